@@ -1,0 +1,161 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import redis
+from flask import Flask
+from flask import jsonify
+from flask import request
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from idp import config as config_module
+from idp import logs
+from idp import web
+from idp.extensions import db
+from idp.extensions import migrate
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """Build the application from defaults, IDP_CONFIG, IDP_* variables and overrides."""
+    values = config_module.validate(config_module.load_config(overrides))
+    if values["env"] != "production":
+        # Authlib refuses plain http; development and tests run on loopback http.
+        os.environ.setdefault("AUTHLIB_INSECURE_TRANSPORT", "1")
+    app = Flask(__name__)
+    app.config.from_mapping(config_module.to_flask(values))
+    app.config["SESSION_COOKIE_NAME_SSO"] = values["session_cookie_name"]
+    logs.configure(app)
+    if values["trusted_proxies"]:
+        n = values["trusted_proxies"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR)
+    web.init_app(app)
+
+    from idp.provider import Provider
+
+    with app.app_context():
+        app.extensions["idp"] = Provider(app)
+
+    from idp import pages
+    from idp.auth.views import bp as auth_bp
+    from idp.oauth.views import bp as oauth_bp
+
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pages.bp)
+    _register_health(app)
+    _register_errors(app)
+
+    @app.teardown_request
+    def _rollback(exc):
+        # Whatever a failed request left in the session is dropped, never half-written.
+        if exc is not None:
+            db.session.rollback()
+
+    return app
+
+
+def _register_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz():
+        """The process is alive."""
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        """The database (and Redis, when configured) answer."""
+        checks = {}
+        try:
+            db.session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            db.session.rollback()
+            checks["database"] = "unavailable"
+        redis = app.extensions["idp"].redis
+        if redis is not None:
+            try:
+                redis.ping()
+                checks["redis"] = "ok"
+            except Exception:  # noqa: BLE001
+                checks["redis"] = "unavailable"
+        ready = all(v == "ok" for v in checks.values())
+        return jsonify(status="ok" if ready else "unavailable", checks=checks), (
+            200 if ready else 503
+        )
+
+
+def _wants_json() -> bool:
+    return request.path in {
+        "/token", "/userinfo", "/revoke", "/introspect", "/jwks",
+        "/.well-known/openid-configuration", "/healthz", "/readyz",
+    }
+
+
+def _register_errors(app: Flask) -> None:
+    log = logging.getLogger("idp.errors")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        """French pages for people, JSON for clients."""
+        if _wants_json():
+            return jsonify(error="invalid_request", error_description=error.name), error.code
+        if error.code == 400 and error.description == "csrf":
+            return web.render_error(
+                400, "Formulaire expiré",
+                "Le formulaire a expiré ou a été envoyé deux fois. Revenez en arrière, "
+                "rechargez la page et réessayez.",
+            )
+        titles = {
+            404: ("Page non trouvée", "La page que vous cherchez n'existe pas ou a été déplacée."),
+            405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas ainsi."),
+            413: ("Requête trop volumineuse", "Les données envoyées sont trop volumineuses."),
+        }
+        title, message = titles.get(
+            error.code, ("Erreur", "La demande n'a pas pu être traitée. Réessayez.")
+        )
+        return web.render_error(error.code or 400, title, message)
+
+    @app.errorhandler(OperationalError)
+    def database_down(error):
+        """The database is unreachable: 503, no traceback, recovery without restart."""
+        db.session.rollback()
+        log.error("database unavailable: %s", error.__class__.__name__)
+        return _unavailable()
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        """Log the bug; show a sober page, never a traceback."""
+        db.session.rollback()
+        if _is_redis_error(error):
+            log.error("redis unavailable: %s", error.__class__.__name__)
+            return _unavailable()
+        log.exception("unhandled error")
+        if _wants_json():
+            return jsonify(error="server_error"), 500
+        return web.render_error(
+            500, "Erreur technique",
+            "Une erreur technique est survenue. Réessayez dans quelques instants.",
+        )
+
+
+def _is_redis_error(error) -> bool:
+    return isinstance(error, redis.RedisError)
+
+
+def _unavailable():
+    if _wants_json():
+        return jsonify(error="temporarily_unavailable"), 503
+    return web.render_error(
+        503, "Service momentanément indisponible",
+        "Le service est momentanément indisponible. Réessayez dans quelques minutes.",
+    )

@@ -1,0 +1,1 @@
+"""Hosted login: the login page, the SSO cookie, the account page."""

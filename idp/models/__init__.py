@@ -1,0 +1,25 @@
+"""Database models. The schema itself is owned by the Alembic migrations."""
+
+from idp.models.accounts import Account
+from idp.models.audit import AuditEvent
+from idp.models.clients import Client
+from idp.models.flows import Flow
+from idp.models.keys import SigningKey
+from idp.models.ratelimit import RateCounter
+from idp.models.sessions import SessionClient
+from idp.models.sessions import SsoSession
+from idp.models.tokens import AuthorizationCode
+from idp.models.tokens import Token
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "AuthorizationCode",
+    "Client",
+    "Flow",
+    "RateCounter",
+    "SessionClient",
+    "SigningKey",
+    "SsoSession",
+    "Token",
+]

@@ -1,0 +1,1 @@
+"""The OpenID Connect protocol: endpoints, grants, tokens and claims."""

@@ -1,0 +1,64 @@
+"""The OpenID Provider metadata document."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from idp.oauth import claims
+from idp.oauth.server import ALL_AUTH_METHODS
+from idp.services.keys import ALGORITHMS
+
+ACR_VALUES = ["eidas1"]
+
+
+def metadata() -> dict:
+    """Return the discovery document (computed once per application)."""
+    cached = current_app.extensions.get("idp.discovery")
+    if cached is not None:
+        return cached
+    issuer = current_app.config["ISSUER"]
+    scopes = ["openid", *sorted(s for s in claims.SCOPE_CLAIMS if s != "openid"),
+              "offline_access"]
+    doc = {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks",
+        "end_session_endpoint": f"{issuer}/logout",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": list(ALGORITHMS),
+        "token_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+        "revocation_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": [
+            m for m in ALL_AUTH_METHODS if m != "none"
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": [
+            "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",
+            *claims.supported_claims(),
+        ],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": ACR_VALUES,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page", "touch"],
+        "ui_locales_supported": ["fr-FR"],
+        "claims_locales_supported": ["fr-FR"],
+        "authorization_response_iss_parameter_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
+        "service_documentation": f"{issuer}/aide",
+        "op_policy_uri": f"{issuer}/mentions-legales",
+    }
+    current_app.extensions["idp.discovery"] = doc
+    return doc

@@ -1,0 +1,44 @@
+"""The provider's services, built once per application from its configuration."""
+
+from __future__ import annotations
+
+import redis as redis_lib
+
+from idp.oauth.server import IdTokenEncoder
+from idp.oauth.server import build_server
+from idp.services.accounts import LoginService
+from idp.services.flows import FlowStore
+from idp.services.keys import KeyService
+from idp.services.passwords import Passwords
+from idp.services.ratelimit import RateLimiter
+from idp.services.sessions import SessionService
+
+
+class Provider:
+    """Holds the configured services; reached through `current_provider()`."""
+
+    def __init__(self, app):
+        cfg = app.config
+        self.config = cfg
+        self.redis = (
+            redis_lib.Redis.from_url(
+                cfg["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2,
+                health_check_interval=30,
+            )
+            if cfg.get("REDIS_URL")
+            else None
+        )
+        self.passwords = Passwords.from_config(cfg)
+        self.ratelimiter = RateLimiter(self.redis, cfg["REDIS_PREFIX"])
+        self.flows = FlowStore(self.redis, cfg["FLOW_TTL"], cfg["REDIS_PREFIX"])
+        self.sessions = SessionService(cfg["SESSION_IDLE_TTL"], cfg["SESSION_MAX_TTL"])
+        self.keys = KeyService(cfg["SECRET_KEY"], cfg["RETIRED_KEY_TTL"])
+        self.login = LoginService(
+            self.passwords,
+            self.ratelimiter,
+            threshold=cfg["LOCK_THRESHOLD"],
+            base_seconds=cfg["LOCK_BASE_SECONDS"],
+            max_seconds=cfg["LOCK_MAX_SECONDS"],
+        )
+        self.id_tokens = IdTokenEncoder(self)
+        self.server = build_server(app, self)

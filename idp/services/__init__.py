@@ -1,0 +1,1 @@
+"""Business logic. Services know nothing of Flask requests."""

@@ -1,0 +1,211 @@
+"""Registration and authentication of relying services."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749 import scope_to_list
+
+from idp.extensions import db
+from idp.models import Client
+from idp.models.base import utcnow
+from idp.services import audit
+from idp.services.secrets import same
+from idp.services.secrets import token_hash
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+SIGNING_ALGS = ("RS256", "ES256")
+DEFAULT_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+
+
+class ClientError(ValueError):
+    """Invalid client registration data; the message says which field."""
+
+
+def _check_uri(uri: str, field: str, allow_http_loopback: bool = True) -> str:
+    parts = urlsplit(uri)
+    if parts.fragment:
+        raise ClientError(f"{field}: must not contain a fragment: {uri}")
+    if parts.scheme == "https" and parts.netloc:
+        return uri
+    if (parts.scheme == "http" and allow_http_loopback
+            and parts.hostname in ("localhost", "127.0.0.1", "::1")):
+        return uri
+    raise ClientError(f"{field}: must be an https URL (http only on loopback): {uri}")
+
+
+def sector_of(client: Client) -> str:
+    """Return the sector identifier (host) under which pairwise subjects are computed."""
+    if client.sector_identifier:
+        return client.sector_identifier
+    hosts = {urlsplit(u).hostname for u in client.redirect_uris}
+    return sorted(hosts)[0] if hosts else client.client_id
+
+
+def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(),
+             backchannel_logout_uri=None, scopes=None, public=False, auth_method=None,
+             subject_type="pairwise", sector_uri=None, id_token_alg="RS256",  # noqa: S107
+             jwks=None,
+             client_id=None) -> tuple[Client, str | None]:
+    """Create a client; return it with its secret in clear (None for public clients)."""
+    name = (name or "").strip()
+    if not name:
+        raise ClientError("name: required")
+    if not redirect_uris:
+        raise ClientError("redirect_uri: at least one is required")
+    redirect_uris = [_check_uri(u, "redirect_uri") for u in redirect_uris]
+    post_logout = [_check_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris]
+    if backchannel_logout_uri:
+        _check_uri(backchannel_logout_uri, "backchannel_logout_uri")
+    auth_method = auth_method or ("none" if public else "client_secret_basic")
+    if auth_method not in AUTH_METHODS:
+        raise ClientError(f"auth_method: one of {', '.join(AUTH_METHODS)}")
+    if public and auth_method != "none":
+        raise ClientError("auth_method: a public client authenticates with 'none'")
+    if not public and auth_method == "none":
+        raise ClientError("auth_method: 'none' is only for public clients (--public)")
+    if auth_method == "private_key_jwt" and not jwks:
+        raise ClientError("jwks: private_key_jwt needs the client's public keys")
+    if subject_type not in ("public", "pairwise"):
+        raise ClientError("subject_type: public or pairwise")
+    if id_token_alg not in SIGNING_ALGS:
+        raise ClientError(f"id_token_alg: one of {', '.join(SIGNING_ALGS)}")
+    sector = None
+    if sector_uri:
+        sector = urlsplit(_check_uri(sector_uri, "sector_uri")).hostname
+    elif subject_type == "pairwise":
+        hosts = {urlsplit(u).hostname for u in redirect_uris}
+        if len(hosts) > 1:
+            raise ClientError(
+                "sector_uri: required for pairwise subjects when redirect URIs span hosts"
+            )
+    scopes = list(dict.fromkeys(scopes or DEFAULT_SCOPES))
+    if "openid" not in scopes:
+        scopes.insert(0, "openid")
+    client_id = client_id or secrets.token_urlsafe(18)
+    if db.session.execute(db.select(Client.id).where(Client.client_id == client_id)).first():
+        raise ClientError(f"client_id: {client_id} already exists")
+    secret = None if public or auth_method == "private_key_jwt" else secrets.token_urlsafe(32)
+    grant_types = ["authorization_code"]
+    if "offline_access" in scopes or not public:
+        grant_types.append("refresh_token")
+    client = Client(
+        client_id=client_id,
+        secret_hash=token_hash(secret) if secret else None,
+        name=name,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout,
+        backchannel_logout_uri=backchannel_logout_uri,
+        scopes=scopes,
+        grant_types=grant_types,
+        public=public,
+        token_endpoint_auth_method=auth_method,
+        jwks=jwks,
+        subject_type=subject_type,
+        sector_identifier=sector,
+        id_token_signed_response_alg=id_token_alg,
+    )
+    db.session.add(client)
+    audit.record("client.registered", client_id=client_id, name=name)
+    db.session.commit()
+    return client, secret
+
+
+def rotate_secret(client: Client) -> str:
+    """Give a confidential client a new secret and return it in clear, once."""
+    if client.public or client.token_endpoint_auth_method in ("none", "private_key_jwt"):
+        raise ClientError("this client does not authenticate with a secret")
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = token_hash(secret)
+    client.secret_rotated_at = utcnow()
+    audit.record("client.secret_rotated", client_id=client.client_id)
+    db.session.commit()
+    return secret
+
+
+def get(client_id: str | None) -> Client | None:
+    """Return the client with this id, if any."""
+    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+        return None
+    return db.session.execute(
+        db.select(Client).where(Client.client_id == client_id)
+    ).scalar_one_or_none()
+
+
+def remove(client: Client) -> None:
+    """Delete a client registration."""
+    audit.record("client.removed", client_id=client.client_id)
+    db.session.delete(client)
+    db.session.commit()
+
+
+def describe(client: Client) -> dict:
+    """Return the registration as a JSON-ready dict (never the secret)."""
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "scopes": client.scopes,
+        "grant_types": client.grant_types,
+        "public": client.public,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "subject_type": client.subject_type,
+        "sector_identifier": client.sector_identifier,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
+    }
+
+
+class OAuthClient(ClientMixin):
+    """Authlib's view of a Client row."""
+
+    def __init__(self, row: Client):
+        self.row = row
+        self.client_id = row.client_id
+        self.id_token_signed_response_alg = row.id_token_signed_response_alg
+
+    def get_client_id(self):
+        """Return the client identifier."""
+        return self.row.client_id
+
+    def get_default_redirect_uri(self):
+        """Return the only redirect URI, if exactly one is registered."""
+        uris = self.row.redirect_uris
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope):
+        """Drop the scopes this client may not use (never an error that leaks data)."""
+        if not scope:
+            return "openid" if "openid" in self.row.scopes else ""
+        allowed = set(self.row.scopes)
+        return " ".join(s for s in dict.fromkeys(scope_to_list(scope)) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri):
+        """Exact match against the registered redirect URIs."""
+        return redirect_uri in self.row.redirect_uris
+
+    def check_client_secret(self, client_secret):
+        """Compare the hash of the given secret in constant time."""
+        if not self.row.secret_hash or not isinstance(client_secret, str):
+            return False
+        return same(token_hash(client_secret), self.row.secret_hash)
+
+    def check_endpoint_auth_method(self, method, endpoint):
+        """Allow only the registered method, at every authenticated endpoint."""
+        return method == self.row.token_endpoint_auth_method
+
+    def check_response_type(self, response_type):
+        """Only the authorization code flow is offered."""
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type):
+        """Tell whether the client may use this grant type."""
+        return grant_type in self.row.grant_types
+
+    @property
+    def public(self):
+        """Tell whether the client is public (no credentials)."""
+        return self.row.public

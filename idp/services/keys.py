@@ -1,0 +1,207 @@
+"""Signing keys: creation, rotation, publication (JWKS) and use.
+
+Each algorithm (RS256, ES256) has at most one *active* key that signs, one *next* key
+already published so that caches learn it before it signs, and *retired* keys still
+published until the tokens they signed have expired. Private keys are encrypted at rest
+with AES-GCM under a key derived from the application secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from datetime import timedelta
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.jwk import ECKey
+from joserfc.jwk import KeySet
+from joserfc.jwk import RSAKey
+
+from idp.extensions import db
+from idp.models import SigningKey
+from idp.models.base import utcnow
+from idp.services import audit
+
+ALGORITHMS = ("RS256", "ES256")
+
+
+class KeyError_(Exception):
+    """No usable signing key."""
+
+
+def _kek(secret_key: str) -> AESGCM:
+    """Derive the key-encryption key from the application secret."""
+    raw = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"idp-signing-keys", info=b"kek-v1"
+    ).derive(secret_key.encode("utf-8"))
+    return AESGCM(raw)
+
+
+def _encrypt(secret_key: str, data: str, kid: str) -> str:
+    nonce = os.urandom(12)
+    sealed = _kek(secret_key).encrypt(nonce, data.encode("utf-8"), kid.encode("utf-8"))
+    return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def _decrypt(secret_key: str, blob: str, kid: str) -> str:
+    raw = base64.urlsafe_b64decode(blob.encode("ascii"))
+    return _kek(secret_key).decrypt(raw[:12], raw[12:], kid.encode("utf-8")).decode("utf-8")
+
+
+def _generate(alg: str):
+    if alg == "RS256":
+        return RSAKey.generate_key(2048, auto_kid=True)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", auto_kid=True)
+    raise ValueError(f"unsupported algorithm {alg}")
+
+
+class KeyService:
+    """Read and rotate the signing keys; caches the decrypted keys per process."""
+
+    def __init__(self, secret_key: str, retired_ttl: int):
+        self.secret_key = secret_key
+        self.retired_ttl = retired_ttl
+        self._cache: dict | None = None
+        self._cache_at = 0.0
+        # Other processes may rotate: re-read the table at most this often.
+        self.cache_seconds = 30.0
+        self._private: dict = {}
+
+    def _new_key(self, alg: str, state: str) -> SigningKey:
+        key = _generate(alg)
+        kid = key.kid
+        private = json.dumps(key.as_dict(private=True))
+        public = key.as_dict(private=False)
+        public.update({"use": "sig", "alg": alg, "kid": kid})
+        row = SigningKey(
+            kid=kid,
+            alg=alg,
+            state=state,
+            private_jwk_encrypted=_encrypt(self.secret_key, private, kid),
+            public_jwk=json.dumps(public),
+            activated_at=utcnow() if state == "active" else None,
+        )
+        db.session.add(row)
+        return row
+
+    def ensure(self) -> bool:
+        """Create an active and a next key for each algorithm where missing."""
+        created = False
+        for alg in ALGORITHMS:
+            states = {
+                k.state
+                for k in db.session.execute(
+                    db.select(SigningKey).where(SigningKey.alg == alg)
+                ).scalars()
+            }
+            if "active" not in states:
+                self._new_key(alg, "active")
+                created = True
+            if "next" not in states:
+                self._new_key(alg, "next")
+                created = True
+        if created:
+            db.session.commit()
+            self.invalidate()
+        return created
+
+    def rotate(self, alg: str | None = None) -> list[dict]:
+        """Promote next keys to active, retire the active ones, publish new next keys."""
+        now = utcnow()
+        rotated = []
+        for algorithm in [alg] if alg else ALGORITHMS:
+            rows = db.session.execute(
+                db.select(SigningKey).where(SigningKey.alg == algorithm).with_for_update()
+            ).scalars().all()
+            for row in rows:
+                if row.state == "active":
+                    row.state = "retired"
+                    row.retired_at = now
+                    row.expires_at = now + timedelta(seconds=self.retired_ttl)
+            nxt = next((r for r in rows if r.state == "next"), None)
+            if nxt is None:
+                nxt = self._new_key(algorithm, "active")
+            nxt.state = "active"
+            nxt.activated_at = now
+            self._new_key(algorithm, "next")
+            rotated.append({"alg": algorithm, "active": nxt.kid})
+            audit.record("keys.rotated", alg=algorithm, kid=nxt.kid)
+        # Retired keys whose tokens have all expired are no longer published.
+        db.session.execute(
+            db.delete(SigningKey).where(
+                SigningKey.state == "retired", SigningKey.expires_at < now
+            )
+        )
+        db.session.commit()
+        self.invalidate()
+        return rotated
+
+    def invalidate(self) -> None:
+        """Forget the cached keys."""
+        self._cache = None
+
+    def _load(self) -> dict:
+        now = time.monotonic()
+        if self._cache is not None and now - self._cache_at < self.cache_seconds:
+            return self._cache
+        rows = db.session.execute(db.select(SigningKey)).scalars().all()
+        current = utcnow()
+        cache = {"active": {}, "public": [], "by_kid": {}}
+        for row in rows:
+            if row.state == "retired" and row.expires_at and row.expires_at < current:
+                continue
+            public = json.loads(row.public_jwk)
+            cache["public"].append(public)
+            cache["by_kid"][row.kid] = public
+            if row.state == "active":
+                cache["active"][row.alg] = (row.kid, row.private_jwk_encrypted)
+        cache["public"].sort(key=lambda k: (k["alg"], k["kid"]))
+        self._cache = cache
+        self._cache_at = now
+        return cache
+
+    def signing_key(self, alg: str):
+        """Return (kid, private key) of the active key for alg."""
+        cache = self._load()
+        if alg not in cache["active"]:
+            raise KeyError_(f"no active {alg} signing key: run 'idp keys rotate'")
+        kid, blob = cache["active"][alg]
+        key = self._private.get(kid)
+        if key is None:
+            data = json.loads(_decrypt(self.secret_key, blob, kid))
+            key = RSAKey.import_key(data) if alg == "RS256" else ECKey.import_key(data)
+            self._private[kid] = key
+        return kid, key
+
+    def jwks(self) -> dict:
+        """Return the published JWK set (active, next and unexpired retired keys)."""
+        return {"keys": self._load()["public"]}
+
+    def public_keyset(self) -> KeySet:
+        """Return the published keys as a joserfc KeySet, to verify our own tokens."""
+        return KeySet.import_key_set(self.jwks())
+
+    def list(self) -> list[dict]:
+        """Describe every stored key (for operators)."""
+        rows = db.session.execute(
+            db.select(SigningKey).order_by(SigningKey.alg, SigningKey.created_at)
+        ).scalars()
+        return [
+            {
+                "kid": r.kid,
+                "alg": r.alg,
+                "state": r.state,
+                "created_at": r.created_at.isoformat(),
+                "expires_at": r.expires_at.isoformat() if r.expires_at else None,
+            }
+            for r in rows
+        ]
+
+    def has_active_keys(self) -> bool:
+        """Tell whether every algorithm has an active key."""
+        return all(alg in self._load()["active"] for alg in ALGORITHMS)

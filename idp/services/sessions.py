@@ -1,0 +1,99 @@
+"""Server-side single-sign-on sessions."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from idp.extensions import db
+from idp.models import SessionClient
+from idp.models import SsoSession
+from idp.models.base import utcnow
+from idp.services import audit
+from idp.services.secrets import new_token
+from idp.services.secrets import token_hash
+
+# last_seen_at is written at most this often, to keep SSO reads free of writes.
+TOUCH_INTERVAL = timedelta(minutes=5)
+
+
+class SessionService:
+    """Create, find and end SSO sessions; the browser holds only a random secret."""
+
+    def __init__(self, idle_ttl: int, max_ttl: int):
+        self.idle_ttl = idle_ttl
+        self.max_ttl = max_ttl
+
+    def create(self, account, *, amr: list[str], acr: str | None, extra: dict | None = None):
+        """Open a session for the account; return (cookie secret, session)."""
+        secret = new_token(32)
+        now = utcnow()
+        session = SsoSession(
+            secret_hash=token_hash(secret),
+            sid=new_token(24),
+            account_id=account.id,
+            auth_time=int(time.time()),
+            amr=amr,
+            acr=acr,
+            extra=extra or {},
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=self.max_ttl),
+        )
+        session.account = account
+        db.session.add(session)
+        db.session.flush()
+        audit.record("session.created", account=account, sid=session.sid, amr=amr)
+        return secret, session
+
+    def find(self, secret: str | None) -> SsoSession | None:
+        """Return the live session for a cookie secret, or None."""
+        if not secret or not isinstance(secret, str) or len(secret) > 128:
+            return None
+        session = db.session.execute(
+            db.select(SsoSession).where(SsoSession.secret_hash == token_hash(secret))
+        ).scalar_one_or_none()
+        if session is None or session.ended_at is not None:
+            return None
+        now = utcnow()
+        if session.expires_at <= now or session.last_seen_at + timedelta(
+            seconds=self.idle_ttl
+        ) <= now:
+            return None
+        if session.account.status == "disabled":
+            return None
+        if now - session.last_seen_at > TOUCH_INTERVAL:
+            session.last_seen_at = now
+        return session
+
+    def find_by_sid(self, sid: str) -> SsoSession | None:
+        """Return the live session with this public sid, or None."""
+        session = db.session.execute(
+            db.select(SsoSession).where(SsoSession.sid == sid)
+        ).scalar_one_or_none()
+        if session is None or session.ended_at is not None or session.expires_at <= utcnow():
+            return None
+        return session
+
+    def add_client(self, session: SsoSession, client_id: str) -> None:
+        """Remember that the client received tokens in this session."""
+        if any(c.client_id == client_id for c in session.clients):
+            return
+        session.clients.append(SessionClient(client_id=client_id))
+
+    def end(self, session: SsoSession, reason: str = "logout") -> list[str]:
+        """End a session; return the ids of the clients it logged into."""
+        session.ended_at = utcnow()
+        audit.record("session.ended", account=session.account, sid=session.sid, reason=reason)
+        return [c.client_id for c in session.clients]
+
+    def end_all(self, account) -> list[SsoSession]:
+        """End every live session of an account (log out everywhere)."""
+        sessions = db.session.execute(
+            db.select(SsoSession).where(
+                SsoSession.account_id == account.id, SsoSession.ended_at.is_(None)
+            )
+        ).scalars().all()
+        for session in sessions:
+            self.end(session, reason="all")
+        return sessions

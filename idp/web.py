@@ -1,0 +1,126 @@
+"""Request glue shared by every blueprint: CSRF, security headers, the SSO cookie,
+the request id, error pages. Views stay thin by relying on these helpers."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from flask import abort
+from flask import current_app
+from flask import g
+from flask import render_template
+from flask import request
+from flask import session
+
+from idp.services import audit
+from idp.services.secrets import same
+
+CSRF_EXEMPT: set[str] = set()
+
+# Responses of these endpoints may be cached by clients; every other one is no-store.
+CACHEABLE_ENDPOINTS = {"static", "oauth.discovery", "oauth.jwks"}
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+def csrf_exempt(view):
+    """Mark a view as not needing a CSRF token (protocol endpoints called by clients)."""
+    CSRF_EXEMPT.add(f"{view.__module__}.{view.__name__}")
+    return view
+
+
+def provider():
+    """Return the current application's Provider."""
+    return current_app.extensions["idp"]
+
+
+def csrf_token() -> str:
+    """Return the CSRF token of this browser, creating it once."""
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def _check_csrf():
+    if request.method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or f"{view.__module__}.{view.__name__}" in CSRF_EXEMPT:
+        return
+    sent = request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not isinstance(sent, str) or not same(sent, expected):
+        abort(400, description="csrf")
+
+
+def client_ip() -> str:
+    """The client's address (after the trusted proxies, see ProxyFix)."""
+    return request.remote_addr or "unknown"
+
+
+def current_sso():
+    """Return the live SSO session of this browser, or None (cached per request)."""
+    if "sso" not in g:
+        cookie = request.cookies.get(current_app.config["SESSION_COOKIE_NAME_SSO"])
+        g.sso = provider().sessions.find(cookie) if cookie else None
+    return g.sso
+
+
+def set_sso_cookie(response, secret: str | None):
+    """Set (or clear, with None) the SSO cookie on a response."""
+    cfg = current_app.config
+    name = cfg["SESSION_COOKIE_NAME_SSO"]
+    if secret is None:
+        response.delete_cookie(name, path="/", samesite="Lax", httponly=True,
+                               secure=cfg["SESSION_COOKIE_SECURE"])
+    else:
+        response.set_cookie(
+            name, secret, max_age=cfg["SESSION_MAX_TTL"], path="/", httponly=True,
+            samesite="Lax", secure=cfg["SESSION_COOKIE_SECURE"],
+        )
+    return response
+
+
+def render_error(status: int, title: str, message: str, back_url=None):
+    """Render the French error page with a status code."""
+    return render_template(
+        "errors/error.html", status=status, title=title, message=message, back_url=back_url
+    ), status
+
+
+def init_app(app):
+    """Register the request hooks and the template globals."""
+
+    @app.before_request
+    def _start():
+        rid = request.headers.get("X-Request-ID", "")
+        if not rid or len(rid) > 64 or not rid.replace("-", "").isalnum():
+            rid = uuid.uuid4().hex
+        g.request_id = rid
+        audit.origin.set({"ip": client_ip(), "request_id": rid})
+        _check_csrf()
+
+    @app.after_request
+    def _headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers["X-Request-ID"] = g.get("request_id", "")
+        if request.endpoint not in CACHEABLE_ENDPOINTS:
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+        if current_app.config["ISSUER"].startswith("https://"):
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        return response
+
+    app.jinja_env.globals["csrf_token"] = csrf_token

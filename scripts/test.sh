@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run the test suite: once on SQLite, then again on PostgreSQL and Redis when
+# IDP_TEST_DATABASE_URL / IDP_TEST_REDIS_URL are set. Exit 5 (no tests) is a failure.
+set -u
+BIN="${VENV:-.venv}/bin"
+
+if [ -x /usr/bin/chromium ]; then
+  export IDP_TEST_CHROMIUM=/usr/bin/chromium
+else
+  echo "NOTICE: no Chromium at /usr/bin/chromium: browser tests will be skipped."
+fi
+
+status=0
+run() {
+  echo "== pytest ($1)"
+  shift
+  env "$@" "$BIN/python" -m pytest -q -p no:cacheprovider
+  rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "pytest collected no tests: failing"
+    rc=1
+  fi
+  [ "$rc" -ne 0 ] && status=$rc
+}
+
+"$BIN/ruff" check idp tests bench examples || status=1
+
+run "SQLite" IDP_TEST_DATABASE_URL= IDP_TEST_REDIS_URL=
+if [ -n "${IDP_TEST_DATABASE_URL:-}" ] || [ -n "${IDP_TEST_REDIS_URL:-}" ]; then
+  run "PostgreSQL/Redis" IDP_TEST_DATABASE_URL="${IDP_TEST_DATABASE_URL:-}" \
+    IDP_TEST_REDIS_URL="${IDP_TEST_REDIS_URL:-}"
+fi
+exit $status

@@ -1,0 +1,177 @@
+"""Token endpoint: code redemption, PKCE, client authentication, refresh rotation."""
+
+import time
+import uuid
+from datetime import timedelta
+
+from joserfc import jws
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from idp.extensions import db
+from idp.models import AuthorizationCode
+from tests.conftest import RelyingParty
+
+
+def _userinfo(client, access_token):
+    return client.get("/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def test_code_is_single_use_and_replay_revokes_what_it_issued(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    first = rp.token(callback["code"])
+    assert first.status_code == 200
+    replay = rp.token(callback["code"])
+    assert replay.status_code == 400
+    assert replay.json["error"] == "invalid_grant"
+    assert _userinfo(client, first.json["access_token"]).status_code == 401
+    assert rp.refresh(first.json["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_expired_code_is_refused(app, client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    with app.app_context():
+        for row in db.session.execute(db.select(AuthorizationCode)).scalars():
+            row.expires_at = row.expires_at - timedelta(minutes=10)
+        db.session.commit()
+    response = rp.token(callback["code"])
+    assert response.json["error"] == "invalid_grant"
+
+
+def test_code_is_bound_to_the_redirect_uri(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = rp.token(callback["code"], redirect_uri="https://rp.example.org/other")
+    assert response.json["error"] == "invalid_grant"
+
+
+def test_wrong_pkce_verifier_is_refused(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = rp.token(callback["code"], verifier="x" * 50)
+    assert response.json["error"] == "invalid_grant"
+
+
+def test_missing_pkce_verifier_is_refused(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = client.post("/token", headers=rp.auth_headers(), data={
+        "grant_type": "authorization_code", "code": callback["code"],
+        "redirect_uri": rp.redirect_uri})
+    assert response.json["error"] == "invalid_request"
+
+
+def test_bad_client_secret_is_refused_with_401(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    rp.reg["client_secret"] = "wrong"
+    response = rp.token(callback["code"])
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_client"
+
+
+def test_client_secret_post_works_when_registered(client, make_client, make_account):
+    reg = make_client(auth_method="client_secret_post")
+    relying = RelyingParty(client, reg)
+    person = make_account()
+    callback = relying.code_flow(person["identifier"], person["password"])
+    response = client.post("/token", data={
+        "grant_type": "authorization_code", "code": callback["code"],
+        "redirect_uri": relying.redirect_uri, "code_verifier": relying.verifier,
+        "client_id": reg["client_id"], "client_secret": reg["client_secret"]})
+    assert response.status_code == 200, response.json
+
+
+def test_client_must_use_its_registered_method(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = client.post("/token", data={
+        "grant_type": "authorization_code", "code": callback["code"],
+        "redirect_uri": rp.redirect_uri, "code_verifier": rp.verifier,
+        "client_id": rp.reg["client_id"], "client_secret": rp.reg["client_secret"]})
+    assert response.status_code == 401
+
+
+def test_private_key_jwt_client_authentication(client, make_client, make_account):
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    reg = make_client(auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False)]}, id_token_alg="ES256")
+    relying = RelyingParty(client, reg)
+    person = make_account()
+    callback = relying.code_flow(person["identifier"], person["password"])
+
+    def assertion():
+        now = int(time.time())
+        claims = {"iss": reg["client_id"], "sub": reg["client_id"],
+                  "aud": "http://localhost/token", "iat": now, "exp": now + 60,
+                  "jti": uuid.uuid4().hex}
+        return jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)
+
+    data = {"grant_type": "authorization_code", "code": callback["code"],
+            "redirect_uri": relying.redirect_uri, "code_verifier": relying.verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+    signed = assertion()
+    response = client.post("/token", data={**data, "client_assertion": signed})
+    assert response.status_code == 200, response.json
+    header = jws.extract_compact(response.json["id_token"].encode()).protected
+    assert header["alg"] == "ES256"
+    # The same assertion cannot be replayed.
+    replay = client.post("/token", data={**data, "client_assertion": signed})
+    assert replay.json["error"] == "invalid_client"
+
+
+def test_public_client_redeems_with_pkce_and_no_secret(client, make_client, make_account):
+    reg = make_client(public=True, scopes=["openid", "profile", "offline_access"])
+    relying = RelyingParty(client, reg, scope="openid profile offline_access")
+    person = make_account()
+    callback = relying.code_flow(person["identifier"], person["password"])
+    response = client.post("/token", data={
+        "grant_type": "authorization_code", "code": callback["code"],
+        "redirect_uri": relying.redirect_uri, "code_verifier": relying.verifier,
+        "client_id": reg["client_id"]})
+    assert response.status_code == 200, response.json
+    assert "refresh_token" in response.json
+
+
+def test_refresh_reuse_revokes_the_whole_chain(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    first = rp.token(callback["code"]).json
+    second = rp.refresh(first["refresh_token"]).json
+    assert _userinfo(client, second["access_token"]).status_code == 200
+    reuse = rp.refresh(first["refresh_token"])
+    assert reuse.json["error"] == "invalid_grant"
+    assert _userinfo(client, second["access_token"]).status_code == 401
+    assert rp.refresh(second["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_refresh_token_is_bound_to_its_client(client, rp, make_client, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    first = rp.token(callback["code"]).json
+    other = RelyingParty(client, make_client(name="Autre"))
+    assert other.refresh(first["refresh_token"]).json["error"] == "invalid_grant"
+    # The owner can still use it: the other client's attempt did not consume it.
+    assert rp.refresh(first["refresh_token"]).status_code == 200
+
+
+def test_refresh_cannot_widen_scope(client, rp, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    first = rp.token(callback["code"]).json
+    response = rp.refresh(first["refresh_token"], scope="openid profile email phone")
+    assert response.json["error"] == "invalid_scope"
+
+
+def test_unsupported_grant_type(client, rp):
+    response = client.post("/token", data={"grant_type": "password"}, headers=rp.auth_headers())
+    assert response.json["error"] == "unsupported_grant_type"
+
+
+def test_token_endpoint_answers_json_errors_to_garbage(client, rp):
+    response = client.post("/token", data={"grant_type": "authorization_code",
+                                           "code": "\x00" * 300}, headers=rp.auth_headers())
+    assert response.status_code == 400
+    assert response.json["error"] in ("invalid_grant", "invalid_request")

@@ -1,0 +1,147 @@
+"""UserInfo, introspection, RP-initiated logout and back-channel logout."""
+
+import base64
+import json
+
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from tests.conftest import RelyingParty
+from tests.conftest import csrf_from
+from tests.conftest import query_of
+
+
+def _tokens(rp, person):
+    callback = rp.code_flow(person["identifier"], person["password"])
+    return rp.token(callback["code"]).json
+
+
+def test_userinfo_accepts_header_get_header_post_and_body_post(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+    assert client.post("/userinfo", headers=bearer).status_code == 200
+    body = client.post("/userinfo", data={"access_token": tokens["access_token"]})
+    assert body.status_code == 200
+
+
+def test_userinfo_refuses_tokens_in_the_url_and_bad_tokens(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    assert client.get(f"/userinfo?access_token={tokens['access_token']}").status_code == 400
+    bad = client.get("/userinfo", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401
+    assert 'error="invalid_token"' in bad.headers["WWW-Authenticate"]
+    assert client.get("/userinfo").status_code == 401
+
+
+def test_claims_parameter_selects_claims_within_granted_scopes(client, make_client, make_account):
+    reg = make_client(scopes=["openid", "profile"])
+    relying = RelyingParty(client, reg, scope="openid")
+    person = make_account(email="hidden@example.org")
+    claims = json.dumps({"id_token": {"given_name": {"essential": True}},
+                         "userinfo": {"email": None, "family_name": None}})
+    callback = relying.code_flow(person["identifier"], person["password"], claims=claims)
+    tokens = relying.token(callback["code"]).json
+    payload = tokens["id_token"].split(".")[1]
+    id_claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    # openid only was granted: profile claims are not released, even when asked for.
+    assert "given_name" not in id_claims
+    info = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert "email" not in info.json and "family_name" not in info.json
+
+
+def test_introspection_for_a_confidential_client(client, rp, make_client, make_account):
+    tokens = _tokens(rp, make_account())
+    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    response = client.post("/introspect", data={"token": tokens["access_token"]},
+                           headers=resource_server.auth_headers())
+    assert response.status_code == 200
+    assert response.json["active"] is True
+    assert response.json["client_id"] == rp.reg["client_id"]
+    client.post("/revoke", data={"token": tokens["access_token"]}, headers=rp.auth_headers())
+    again = client.post("/introspect", data={"token": tokens["access_token"]},
+                        headers=resource_server.auth_headers())
+    assert again.json == {"active": False}
+
+
+def test_introspection_needs_client_authentication(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    response = client.post("/introspect", data={"token": tokens["access_token"]})
+    assert response.status_code in (400, 401)
+
+
+def test_rp_initiated_logout_notifies_every_client_by_back_channel(client, make_client,
+                                                                   make_account, backchannel):
+    reg_a = make_client(name="A", backchannel_logout_uri=backchannel.url)
+    reg_b = make_client(name="B", redirect_uris=["https://b.example.org/cb"],
+                        backchannel_logout_uri=backchannel.url)
+    person = make_account()
+    rp_a, rp_b = RelyingParty(client, reg_a), RelyingParty(client, reg_b)
+    tokens = _tokens(rp_a, person)
+    rp_b.token(rp_b.follow_to_callback(rp_b.authorize())["code"])
+
+    response = client.get("/logout", query_string={
+        "id_token_hint": tokens["id_token"],
+        "post_logout_redirect_uri": "https://rp.example.org/logged-out", "state": "s1"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "https://rp.example.org/logged-out?state=s1"
+    assert len(backchannel.received) == 2
+    keys = KeySet.import_key_set(client.get("/jwks").json)
+    id_claims = jwt.decode(tokens["id_token"], keys).claims
+    audiences = set()
+    for raw in backchannel.received:
+        decoded = jwt.decode(raw, keys)
+        assert decoded.header["typ"] == "logout+jwt"
+        claims = decoded.claims
+        assert claims["iss"] == "http://localhost"
+        assert claims["sid"] == id_claims["sid"]
+        assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+        assert "nonce" not in claims and claims["jti"]
+        audiences.add(claims["aud"])
+    assert audiences == {reg_a["client_id"], reg_b["client_id"]}
+    # The session is over: a silent request now needs a login.
+    silent = rp_a.authorize(prompt="none")
+    assert query_of(silent.headers["Location"])["error"] == "login_required"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+
+
+def test_logout_without_hint_asks_for_confirmation(client, rp, make_account):
+    _tokens(rp, make_account())
+    page = client.get("/logout", query_string={"client_id": rp.reg["client_id"]})
+    assert page.status_code == 200
+    assert "Voulez-vous vous déconnecter" in page.text
+    flow = page.text.split('name="logout" value="')[1].split('"')[0]
+    done = client.post("/logout/confirm", data={"csrf_token": csrf_from(page.text),
+                                                 "logout": flow})
+    assert done.status_code == 302
+    assert query_of(rp.authorize(prompt="none").headers["Location"])["error"] == "login_required"
+
+
+def test_logout_refuses_unregistered_post_logout_redirect_uri(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    response = client.get("/logout", query_string={
+        "id_token_hint": tokens["id_token"],
+        "post_logout_redirect_uri": "https://evil.example.com/"})
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_logout_refuses_a_forged_id_token_hint(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    header, payload, _ = tokens["id_token"].split(".")
+    none_header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    for forged in (f"{none_header}.{payload}.", f"{header}.{payload}.AAAA"):
+        response = client.get("/logout", query_string={"id_token_hint": forged})
+        assert response.status_code == 400
+
+
+def test_logout_accepts_an_expired_id_token_hint(app, client, rp, make_account):
+    app.config["ID_TOKEN_TTL"] = -60
+    try:
+        tokens = _tokens(rp, make_account())
+    finally:
+        app.config["ID_TOKEN_TTL"] = 600
+    response = client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert response.status_code == 302
+    assert query_of(rp.authorize(prompt="none").headers["Location"])["error"] == "login_required"
