@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 from idp.extensions import db
 from idp.models import Account
 from idp.services import accounts
 from idp.services import clients
 
 SAMPLE_CLIENT_ID = "scolarite-services-demo"
+#: Where the demo writes the sample client's credentials for examples/sample_client.
+SAMPLE_CLIENT_FILE = "sample_client.json"
 
 DEMO_PEOPLE = [
     # identifier, password, role, given name, family name, email, phone
@@ -41,9 +47,21 @@ def load(app, if_empty: bool = False) -> dict:
             backchannel_logout_uri="http://127.0.0.1:5001/backchannel-logout",
             scopes=["openid", "profile", "email", "phone", "offline_access"],
         )
+        _write_sample_client(app, secret)
     provider.keys.ensure()
     return {"loaded": True, "accounts": created, "client_id": SAMPLE_CLIENT_ID,
             "client_secret": secret}
+
+
+def _write_sample_client(app, secret: str) -> None:
+    """Hand the sample client its credentials through a private file under var/."""
+    path = Path(app.config["VAR_DIR"]) / SAMPLE_CLIENT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"issuer": app.config["ISSUER"], "client_id": SAMPLE_CLIENT_ID,
+            "client_secret": secret}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
 
 
 def describe(result: dict) -> str:
