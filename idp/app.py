@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp import config as config_module
 from idp import logs
+from idp import metrics
 from idp import web
 from idp.extensions import db
 from idp.extensions import migrate
@@ -40,6 +41,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     web.init_app(app)
+    metrics.init_app(app)
 
     from idp.provider import Provider
 

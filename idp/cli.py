@@ -5,7 +5,9 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import shutil
 import sys
+from pathlib import Path
 
 import click
 from flask_migrate import upgrade as alembic_upgrade
@@ -17,6 +19,7 @@ from idp.extensions import db
 from idp.models import Client
 from idp.services import accounts
 from idp.services import clients
+from idp.services import purge
 
 
 class Context:
@@ -108,12 +111,18 @@ def serve(ctx, bind, workers):
     """Production server (gunicorn)."""
     app = ctx.app
     check_runtime(app)
+    # Every worker writes its metrics here; /metrics aggregates them. Start clean.
+    metrics_dir = Path(app.config["VAR_DIR"]).resolve() / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    forwarded = "*" if app.config["TRUSTED_PROXIES"] else "127.0.0.1"
     args = [
         sys.executable, "-m", "gunicorn", "idp.wsgi:app",
+        "--config", "python:idp.gunicorn_conf",
         "--bind", bind or app.config["SERVE_BIND"],
         "--workers", str(workers or app.config["SERVE_WORKERS"]),
-        "--access-logfile", "-", "--forwarded-allow-ips", "*"
-        if app.config["TRUSTED_PROXIES"] else "127.0.0.1",
+        "--access-logfile", "-", "--forwarded-allow-ips", forwarded,
     ]
     os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
 
@@ -284,6 +293,19 @@ def accounts_create(ctx, identifier, password, role, given_name, family_name, em
         db.session.commit()
         ctx.out({"identifier": account.identifier, "role": account.role},
                 f"Created {account.identifier}.")
+
+
+# -- maintenance ------------------------------------------------------------------------
+
+
+@main.command("purge")
+@click.option("--batch-size", default=5000, show_default=True)
+@pass_ctx
+def purge_cmd(ctx, batch_size):
+    """Remove expired codes, tokens, sessions, flow state and counters, in batches."""
+    with ctx.app.app_context():
+        removed = purge.purge(batch_size=batch_size)
+        ctx.out(removed, "\n".join(f"{k}: {v} removed" for k, v in removed.items()))
 
 
 # -- demo -------------------------------------------------------------------------------

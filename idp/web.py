@@ -60,6 +60,13 @@ def _check_csrf():
         abort(400, description="csrf")
 
 
+def _reject_nul():
+    """No legitimate parameter contains NUL; databases refuse it, so refuse it first."""
+    for key, value in request.values.items(multi=True):
+        if "\x00" in key or "\x00" in value:
+            abort(400)
+
+
 def client_ip() -> str:
     """The client's address (after the trusted proxies, see ProxyFix)."""
     return request.remote_addr or "unknown"
@@ -105,6 +112,7 @@ def init_app(app):
             rid = uuid.uuid4().hex
         g.request_id = rid
         audit.origin.set({"ip": client_ip(), "request_id": rid})
+        _reject_nul()
         _check_csrf()
 
     @app.after_request

@@ -9,6 +9,7 @@ from flask import request
 from flask import url_for
 
 from idp.extensions import db
+from idp.metrics import LOGINS
 from idp.oauth import authorize as authorize_flow
 from idp.oauth import logout as logout_flow
 from idp.web import client_ip
@@ -60,10 +61,12 @@ def login():
                 cfg["RATELIMIT_LOGIN_WINDOW"],
             )
             if not within:
+                LOGINS.labels("rate_limited").inc()
                 errors["identifier"] = MESSAGES["ip_limited"]
                 status = 429
             else:
                 result = provider().login.authenticate(identifier, password[:1024])
+                LOGINS.labels(result.outcome).inc()
                 if result.ok:
                     return _logged_in(result.account, flow_id)
                 db.session.commit()

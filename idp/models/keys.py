@@ -1,8 +1,10 @@
 """Signing keys shared by every server process through the database."""
 
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -17,6 +19,12 @@ class SigningKey(db.Model):
     """A private JWK, encrypted at rest with a key derived from the secret key."""
 
     __tablename__ = "signing_keys"
+    # One active and one next key per algorithm, whatever processes race to create them.
+    __table_args__ = (
+        Index("uq_signing_keys_alg_state", "alg", "state", unique=True,
+              sqlite_where=text("state != 'retired'"),
+              postgresql_where=text("state != 'retired'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kid: Mapped[str] = mapped_column(String(64), unique=True)

@@ -71,6 +71,9 @@ def handle(params: dict, multi=None, flow_id: str | None = None, fresh_sid: str 
                 status=400,
             )
         return _redirect_error(error.redirect_uri, error.error, error.description, params)
+    except ValueError:
+        # Authlib refuses to echo characters that RFC 6749 forbids in error descriptions.
+        return _page_error("Requête invalide", "La demande contient des caractères invalides.")
     try:
         _check_extra(grant, params)
         if _needs_login(grant, params, sso, fresh_sid):

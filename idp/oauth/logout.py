@@ -23,6 +23,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.extensions import db
+from idp.metrics import LOGOUTS
 from idp.oauth import tokens
 from idp.oauth.subject import subject_for
 from idp.services import audit
@@ -184,5 +185,6 @@ def notify(account, sid: str, client_ids: list[str]) -> dict[str, bool]:
         results = dict(pool.map(send, jobs))
     for client_id, ok in results.items():
         audit.record("logout.backchannel", account=account, client_id=client_id, delivered=ok)
+        LOGOUTS.labels("delivered" if ok else "failed").inc()
     db.session.commit()
     return results

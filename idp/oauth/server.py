@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import grants
@@ -98,6 +99,13 @@ class Server(AuthorizationServer):
         )
         request.token_row = row
         return row
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, with malformed credentials made a 401."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            raise InvalidClientError(description="Malformed client credentials.") from exc
 
     def send_signal(self, name, *args, **kwargs):
         """Signals are not used: audit events are recorded by the services."""

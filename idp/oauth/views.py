@@ -9,6 +9,7 @@ from flask import jsonify
 from flask import request
 
 from idp.extensions import db
+from idp.metrics import TOKENS
 from idp.oauth import authorize as authorize_flow
 from idp.oauth import logout as logout_flow
 from idp.oauth import userinfo as userinfo_service
@@ -61,6 +62,7 @@ def token():
     response = provider().server.create_token_response()
     if response.status_code == 200:
         db.session.commit()
+        TOKENS.labels(request.form.get("grant_type", "")[:32]).inc()
     else:
         db.session.rollback()
     response.headers.update(CORS)

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
 from idp.models import SigningKey
@@ -29,7 +31,7 @@ from idp.services import audit
 ALGORITHMS = ("RS256", "ES256")
 
 
-class KeyError_(Exception):
+class SigningKeyUnavailable(Exception):
     """No usable signing key."""
 
 
@@ -90,23 +92,28 @@ class KeyService:
         return row
 
     def ensure(self) -> bool:
-        """Create an active and a next key for each algorithm where missing."""
+        """Create an active and a next key for each algorithm where missing.
+
+        Several processes may start at once: a unique index allows one active and one
+        next key per algorithm, so a process that loses the race just reads the winner's.
+        """
         created = False
         for alg in ALGORITHMS:
-            states = {
-                k.state
-                for k in db.session.execute(
-                    db.select(SigningKey).where(SigningKey.alg == alg)
-                ).scalars()
-            }
-            if "active" not in states:
-                self._new_key(alg, "active")
-                created = True
-            if "next" not in states:
-                self._new_key(alg, "next")
-                created = True
+            for state in ("active", "next"):
+                exists = db.session.execute(
+                    db.select(SigningKey.id).where(
+                        SigningKey.alg == alg, SigningKey.state == state
+                    )
+                ).first()
+                if exists:
+                    continue
+                self._new_key(alg, state)
+                try:
+                    db.session.commit()
+                    created = True
+                except IntegrityError:
+                    db.session.rollback()
         if created:
-            db.session.commit()
             self.invalidate()
         return created
 
@@ -115,22 +122,29 @@ class KeyService:
         now = utcnow()
         rotated = []
         for algorithm in [alg] if alg else ALGORITHMS:
-            rows = db.session.execute(
-                db.select(SigningKey).where(SigningKey.alg == algorithm).with_for_update()
-            ).scalars().all()
-            for row in rows:
-                if row.state == "active":
-                    row.state = "retired"
-                    row.retired_at = now
-                    row.expires_at = now + timedelta(seconds=self.retired_ttl)
-            nxt = next((r for r in rows if r.state == "next"), None)
-            if nxt is None:
-                nxt = self._new_key(algorithm, "active")
-            nxt.state = "active"
-            nxt.activated_at = now
+            self.ensure()
+            nxt = db.session.execute(
+                db.select(SigningKey).where(
+                    SigningKey.alg == algorithm, SigningKey.state == "next"
+                ).with_for_update()
+            ).scalar_one()
+            # One statement at a time, in this order, so that the unique index holds
+            # after each of them.
+            db.session.execute(
+                update(SigningKey)
+                .where(SigningKey.alg == algorithm, SigningKey.state == "active")
+                .values(state="retired", retired_at=now,
+                        expires_at=now + timedelta(seconds=self.retired_ttl))
+            )
+            db.session.execute(
+                update(SigningKey).where(SigningKey.id == nxt.id)
+                .values(state="active", activated_at=now)
+            )
+            db.session.flush()
             self._new_key(algorithm, "next")
             rotated.append({"alg": algorithm, "active": nxt.kid})
             audit.record("keys.rotated", alg=algorithm, kid=nxt.kid)
+            db.session.commit()
         # Retired keys whose tokens have all expired are no longer published.
         db.session.execute(
             db.delete(SigningKey).where(
@@ -169,7 +183,7 @@ class KeyService:
         """Return (kid, private key) of the active key for alg."""
         cache = self._load()
         if alg not in cache["active"]:
-            raise KeyError_(f"no active {alg} signing key: run 'idp keys rotate'")
+            raise SigningKeyUnavailable(f"no active {alg} signing key: run 'idp keys rotate'")
         kid, blob = cache["active"][alg]
         key = self._private.get(kid)
         if key is None:

@@ -119,6 +119,9 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_keys')),
     sa.UniqueConstraint('kid', name=op.f('uq_signing_keys_kid'))
     )
+    op.create_index('uq_signing_keys_alg_state', 'signing_keys', ['alg', 'state'],
+                    unique=True, sqlite_where=sa.text("state != 'retired'"),
+                    postgresql_where=sa.text("state != 'retired'"))
     op.create_table('authorization_codes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
@@ -222,6 +225,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_authorization_codes_expires_at'))
 
     op.drop_table('authorization_codes')
+    op.drop_index('uq_signing_keys_alg_state', table_name='signing_keys')
     op.drop_table('signing_keys')
     with op.batch_alter_table('rate_counters', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rate_counters_expires_at'))

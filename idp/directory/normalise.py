@@ -1,0 +1,142 @@
+"""Clean-up of what school files contain: names, phone numbers, dates, civilities."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+# Letters that Unicode decomposition leaves whole but people spell out in ASCII.
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+_SPACES = re.compile(r"\s+")
+
+# French overseas mobile ranges are dialled 06xx at home but belong to other country
+# codes: sending an SMS to +33 690... would reach nobody.
+_OVERSEAS_MOBILE = {
+    "690": "590", "691": "590",  # Guadeloupe, Saint-Martin, Saint-Barthélemy
+    "694": "594",  # Guyane
+    "696": "596", "697": "596",  # Martinique
+    "692": "262", "693": "262", "639": "262",  # La Réunion, Mayotte
+}
+_OVERSEAS_CODES = {"590", "594", "596", "262"}
+
+
+def fold(value: str | None) -> str:
+    """Return the text without accents or ligatures (é -> e, œ -> oe), case kept."""
+    text = unicodedata.normalize("NFKD", (value or "").translate(_LIGATURES))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def name_key(value: str | None) -> str:
+    """Return the form of a name used for matching: no accents, case, spaces or hyphens.
+
+    `Le Gall-Hervé`, `LE GALL HERVE` and `legallherve` give the same key; apostrophes
+    and other punctuation are dropped too, as files spell `D'Almeida` both ways.
+    """
+    return _NOT_ALNUM.sub("", fold(value).lower())
+
+
+def clean_name(value: str | None) -> str:
+    """Return a name as stored: single spaces, no surrounding blanks."""
+    return _SPACES.sub(" ", value or "").strip()
+
+
+def ascii_slug(value: str | None) -> str:
+    """Lowercase ASCII letters and digits, words joined by hyphens (for identifiers)."""
+    text = fold(value).lower().replace("'", "").replace("\u2019", "")
+    return "-".join(p for p in _NOT_ALNUM.split(text) if p)
+
+
+def phone_e164(value: str | None) -> str | None:
+    """Return a phone number in E.164 form (+33612345678), or None if it is not one.
+
+    French national numbers (06 12 34 56 78), +33 and 0033 forms, with any spaces,
+    dots, dashes or a "(0)" are accepted; other international numbers are kept when
+    they start with + or 00.
+    """
+    raw = (value or "").strip()
+    if not raw:
+        return None
+    plus = raw.startswith("+")
+    digits = re.sub(r"\D", "", raw.replace("(0)", ""))
+    if plus:
+        pass
+    elif digits.startswith("00"):
+        digits = digits[2:]
+    elif len(digits) == 10 and digits.startswith("0"):
+        national = digits[1:]
+        country = _OVERSEAS_MOBILE.get(national[:3], "33")
+        digits = country + national
+    else:
+        return None
+    if digits.startswith("330") and len(digits) == 12:
+        # "+33 0 6..." is a frequent way of writing +33 6...
+        digits = "33" + digits[3:]
+    if digits.startswith("33"):
+        national = digits[2:]
+        if len(national) != 9 or national[0] == "0":
+            return None
+        country = _OVERSEAS_MOBILE.get(national[:3])
+        if country:
+            digits = country + national
+    if not 8 <= len(digits) <= 15 or digits[0] == "0":
+        return None
+    return "+" + digits
+
+
+def is_mobile(e164: str | None) -> bool:
+    """Tell whether an E.164 number is a French mobile (SMS can reach it)."""
+    if not e164:
+        return False
+    if e164.startswith(("+336", "+337")):
+        return len(e164) == 12
+    return e164[1:4] in _OVERSEAS_CODES and e164[4:7] in _OVERSEAS_MOBILE and len(e164) == 13
+
+
+def parse_date(value: str | None) -> date | None:
+    """Parse DD/MM/YYYY (school files) or YYYY-MM-DD; None when empty; ValueError if bad."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        if "/" in text:
+            day, month, year = text.split("/")
+            if len(year) != 4:
+                raise ValueError
+            return date(int(year), int(month), int(day))
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError(f"date {text!r}: DD/MM/YYYY expected")
+
+
+def civility(value: str | None) -> str | None:
+    """Return M. or Mme, or None when the file says neither."""
+    key = name_key(value)
+    if key in ("m", "mr", "monsieur"):
+        return "M."
+    if key in ("mme", "mlle", "madame", "mademoiselle"):
+        return "Mme"
+    return None
+
+
+def sex(value: str | None) -> str | None:
+    """Return M or F from SIECLE (1/2) or ONDE (M/F) codes."""
+    key = (value or "").strip().upper()
+    if key in ("1", "M", "G"):
+        return "M"
+    if key in ("2", "F"):
+        return "F"
+    return None
+
+
+def yes_no(value: str | None) -> bool | None:
+    """Read a yes/no flag (1/0, O/N, Oui/Non); None when absent."""
+    key = name_key(value)
+    if key in ("1", "o", "oui", "y", "yes", "true"):
+        return True
+    if key in ("0", "n", "non", "no", "false"):
+        return False
+    return None
