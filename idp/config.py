@@ -130,6 +130,13 @@ def validate(values: dict) -> dict:
             raise ConfigError(f"{key}: must be a positive integer")
     if values["authorization_code_ttl"] > 600:
         raise ConfigError("authorization_code_ttl: at most 600 seconds (RFC 6749 4.1.2)")
+    if values.get("sms_backend") not in ("outbox", "http"):
+        raise ConfigError("sms_backend: must be outbox or http")
+    if values.get("mail_backend") not in ("outbox", "smtp"):
+        raise ConfigError("mail_backend: must be outbox or smtp")
+    if values["sms_backend"] == "http" and not (values.get("sms_http_url")
+                                                and values.get("sms_http_token")):
+        raise ConfigError("sms_http_url: the http SMS backend needs a URL and a token")
     if values.get("default_subject_type") not in ("public", "pairwise"):
         raise ConfigError("default_subject_type: must be public or pairwise")
     db_url = str(values.get("database_url") or "")

@@ -9,6 +9,7 @@ from idp.oauth.server import build_server
 from idp.services.accounts import LoginService
 from idp.services.flows import FlowStore
 from idp.services.keys import KeyService
+from idp.services.messages import Messenger
 from idp.services.passwords import Passwords
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
@@ -39,6 +40,10 @@ class Provider:
             threshold=cfg["LOCK_THRESHOLD"],
             base_seconds=cfg["LOCK_BASE_SECONDS"],
             max_seconds=cfg["LOCK_MAX_SECONDS"],
+        )
+        self.messages = Messenger.from_config(
+            cfg, lambda template, **context: app.jinja_env.get_template(template).render(
+                **context)
         )
         self.id_tokens = IdTokenEncoder(self)
         self.server = build_server(app, self)
