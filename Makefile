@@ -25,10 +25,8 @@ migrate: $(STAMP) ## Apply the database migrations
 revision: $(STAMP) ## New migration from model changes: make revision m="what changed"
 	FLASK_APP=idp.app:create_app $(BIN)/flask db revision --autogenerate -m "$(m)"
 
-run: $(STAMP) ## Migrate the SQLite database under var/, load demo data if empty, serve on :5000
-	$(BIN)/idp db upgrade
-	$(BIN)/idp demo load --if-empty
-	$(BIN)/idp run --host 127.0.0.1 --port 5000
+run: $(STAMP) ## Migrate var/, load demo data if empty, serve the provider on :5000 and the demo client on :5001
+	VENV=$(VENV) bash scripts/run-demo.sh
 
 serve: $(STAMP) ## Production server (gunicorn), configured by IDP_CONFIG / IDP_*
 	$(BIN)/idp serve
@@ -36,10 +34,13 @@ serve: $(STAMP) ## Production server (gunicorn), configured by IDP_CONFIG / IDP_
 test: $(STAMP) ## Run the whole test suite (SQLite; PostgreSQL/Redis too when IDP_TEST_* are set)
 	bash scripts/test.sh
 
+screenshots: $(STAMP) ## PNGs of every hosted page at 375 and 1280 px under docs/screenshots/ (needs Chromium)
+	$(BIN)/python scripts/screenshots.py
+
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check idp tests bench examples
+	$(BIN)/ruff check idp tests bench examples scripts
 
 bench: $(STAMP) ## Benchmarks; results written to docs/performance.md
 	$(BIN)/python -m bench
 
-.PHONY: help install migrate revision run serve test lint bench
+.PHONY: help install migrate revision run serve test lint bench screenshots

@@ -49,12 +49,22 @@ def create_app(overrides: dict | None = None) -> Flask:
         app.extensions["idp"] = Provider(app)
 
     from idp import pages
+    from idp.account.views import bp as account_bp
+    from idp.activation.views import bp as activation_bp
+    from idp.admin.views import bp as admin_bp
     from idp.auth.views import bp as auth_bp
+    from idp.federation.views import bp as federation_bp
     from idp.oauth.views import bp as oauth_bp
+    from idp.recovery.views import bp as recovery_bp
 
     app.register_blueprint(oauth_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(activation_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(federation_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(recovery_bp)
     _register_health(app)
     _register_errors(app)
 

@@ -13,6 +13,7 @@ import click
 from flask_migrate import upgrade as alembic_upgrade
 
 from idp import demo
+from idp.admin import cli as admin_cli
 from idp.app import create_app
 from idp.config import ConfigError
 from idp.extensions import db
@@ -325,6 +326,8 @@ def demo_load(ctx, if_empty):
         result = demo.load(ctx.app, if_empty=if_empty)
         ctx.out(result, demo.describe(result))
 
+
+admin_cli.register(main, accounts_group)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

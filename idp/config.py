@@ -137,6 +137,11 @@ def validate(values: dict) -> dict:
     if values["sms_backend"] == "http" and not (values.get("sms_http_url")
                                                 and values.get("sms_http_token")):
         raise ConfigError("sms_http_url: the http SMS backend needs a URL and a token")
+    if values.get("fc_issuer"):
+        if not (values.get("fc_client_id") and values.get("fc_client_secret")):
+            raise ConfigError("fc_client_id: FranceConnect needs a client id and a secret")
+        if env == "production" and not str(values["fc_issuer"]).startswith("https://"):
+            raise ConfigError("fc_issuer: must use https in production")
     if values.get("default_subject_type") not in ("public", "pairwise"):
         raise ConfigError("default_subject_type: must be public or pairwise")
     db_url = str(values.get("database_url") or "")

@@ -10,6 +10,9 @@ keepalive = 5
 # Recycle workers now and then, spreading restarts so that they never coincide.
 max_requests = 20000
 max_requests_jitter = 2000
+# The access log never shows query strings or referrers: they carry codes, states and
+# ID tokens (id_token_hint) that must not end up in log storage.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(a)s"'
 # Load the app before forking so that workers share its memory.
 preload_app = True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis as redis_lib
 
+from idp.federation.client import FranceConnectClient
 from idp.oauth.server import IdTokenEncoder
 from idp.oauth.server import build_server
 from idp.services.accounts import LoginService
@@ -44,6 +45,18 @@ class Provider:
         self.messages = Messenger.from_config(
             cfg, lambda template, **context: app.jinja_env.get_template(template).render(
                 **context)
+        )
+        self.franceconnect = (
+            FranceConnectClient(
+                issuer=cfg["FC_ISSUER"], client_id=cfg["FC_CLIENT_ID"],
+                client_secret=cfg["FC_CLIENT_SECRET"],
+                redirect_uri=f"{cfg['ISSUER']}/federation/franceconnect/retour",
+                post_logout_redirect_uri=f"{cfg['ISSUER']}/federation/franceconnect/deconnexion",
+                scopes=cfg["FC_SCOPES"], acr=cfg["FC_ACR"], timeout=cfg["FC_TIMEOUT"],
+                retries=cfg["FC_RETRIES"],
+            )
+            if cfg.get("FC_ISSUER")
+            else None
         )
         self.id_tokens = IdTokenEncoder(self)
         self.server = build_server(app, self)

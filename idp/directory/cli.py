@@ -27,6 +27,8 @@ def _summary(report: importer.FileReport) -> str:
         head = f"{report.file}: REFUSED: {report.error}"
     else:
         counts = ", ".join(f"{getattr(report, c)} {c}" for c in COUNTS)
+        if report.warnings:
+            counts += f", {report.warnings} warnings"
         head = f"{report.file} ({where}): {counts}"
     lines = [head]
     lines += [f"  {report.where(p)}: {p.reason}" for p in report.problems]
@@ -53,12 +55,15 @@ def directory():
               help="siecle (XML exports) or onde (CSV extractions).")
 @click.option("--uai", default=None,
               help="The school's UAI: required for ONDE, whose files do not carry it.")
-@click.option("--school-name", default=None, help="The school's name, as shown to services.")
+@click.option("--school-name", default=None,
+              help="The name of the school given by --uai, as shown to services.")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
 def import_command(ctx, fmt, uai, school_name, files):
     """Import files, each in its own transaction; print a summary."""
+    if school_name and not uai:
+        raise click.UsageError("--school-name names the school given by --uai")
     with ctx.app.app_context():
         if not ctx.as_json and sys.stderr.isatty():
             total = sum(os.path.getsize(f) for f in files)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import union
 from sqlalchemy import update
@@ -49,43 +50,65 @@ def _taken(conn, candidates: list[str]) -> set[str]:
     return found
 
 
+def _reserve(conn, wanted: dict[str, int]) -> dict[str, int]:
+    """Advance the counters of these stems by the numbers wanted; return the first of each."""
+    stems = sorted(wanted)
+    last: dict[str, int] = {}
+
+    def lock(some):
+        last.update(conn.execute(
+            select(counters.c.stem, counters.c.last).where(counters.c.stem.in_(some))
+            .order_by(counters.c.stem).with_for_update()
+        ).all())
+
+    for chunk in chunks(stems):
+        lock(chunk)
+        missing = [s for s in chunk if s not in last]
+        if missing:
+            insert_ignore(conn, counters, [{"stem": s, "last": 0} for s in missing], ["stem"])
+            lock(missing)
+    conn.execute(
+        update(counters).where(counters.c.stem == bindparam("b_stem"))
+        .values(last=bindparam("b_last")),
+        [{"b_stem": s, "b_last": last[s] + wanted[s]} for s in stems],
+    )
+    return {s: last[s] + 1 for s in stems}
+
+
+def _reserve_apart(conn, wanted: dict[str, int]) -> dict[str, int]:
+    if conn.dialect.name == "sqlite":
+        # One writer at a time: a second connection would wait for this one's lock.
+        return _reserve(conn, wanted)
+    # A short transaction of its own, so that concurrent imports do not hold each
+    # other's counters for a whole file; numbers of a rolled-back import stay unused.
+    with conn.engine.begin() as own:
+        return _reserve(own, wanted)
+
+
 def allocate(conn, people: Sequence[tuple[str, str]]) -> list[str]:
     """Reserve one new identifier per (given name, family name), in order.
 
-    The counters are locked (PostgreSQL) for the transaction, so concurrent imports
-    never hand out the same number; identifiers already used by accounts created
-    another way, or ever issued, are skipped.
+    Numbers come from counters that only grow; identifiers already used by accounts
+    created another way, or ever issued, are skipped. Gaps are harmless.
     """
-    if not people:
-        return []
     stems = [stem(given, family) for given, family in people]
-    distinct = sorted(set(stems))
-    last: dict[str, int] = {}
-    for chunk in chunks(distinct):
-        insert_ignore(conn, counters, [{"stem": s, "last": 0} for s in chunk], ["stem"])
-        rows = conn.execute(
-            select(counters.c.stem, counters.c.last)
-            .where(counters.c.stem.in_(chunk))
-            .with_for_update()
-        )
-        last.update(rows.all())
     result: list[str | None] = [None] * len(stems)
     pending = list(range(len(stems)))
     while pending:
+        wanted: dict[str, int] = {}
+        for i in pending:
+            wanted[stems[i]] = wanted.get(stems[i], 0) + 1
+        following = _reserve_apart(conn, wanted)
         candidates = {}
         for i in pending:
-            last[stems[i]] += 1
-            candidates[f"{stems[i]}{last[stems[i]]}"] = i
+            number = following[stems[i]]
+            following[stems[i]] = number + 1
+            candidates[f"{stems[i]}{number}"] = i
         taken = _taken(conn, list(candidates))
         pending = [i for ident, i in candidates.items() if ident in taken]
         for ident, i in candidates.items():
             if ident not in taken:
                 result[i] = ident
-    conn.execute(
-        update(counters).where(counters.c.stem == bindparam("b_stem"))
-        .values(last=bindparam("b_last")),
-        [{"b_stem": s, "b_last": last[s]} for s in distinct],
-    )
     return result  # type: ignore[return-value]
 
 
@@ -97,6 +120,16 @@ def record_issued(conn, issued: Sequence[tuple[str, int]], now=None) -> None:
             history.insert(),
             [{"identifier": i, "account_id": a, "issued_at": now} for i, a in issued],
         )
+
+
+def record_issued_accounts(conn, account_ids: Sequence[int]) -> None:
+    """Keep the identifiers of these (just created) accounts in the history, for good."""
+    for chunk in chunks(account_ids):
+        conn.execute(history.insert().from_select(
+            ["identifier", "account_id", "issued_at"],
+            select(accounts.c.identifier, accounts.c.id, func.now())
+            .where(accounts.c.id.in_(chunk)),
+        ))
 
 
 def issue(given_name: str, family_name: str) -> str:

@@ -24,6 +24,7 @@ from dataclasses import field
 from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import exists
+from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
@@ -64,6 +65,8 @@ ORDER = {"nomenclature": 0, "eleves": 1, "responsables": 2}
 BATCH = 2000
 # Problems beyond this many are counted but not listed one by one.
 MAX_LISTED_PROBLEMS = 1000
+# A file with at least this many bad rows, and more bad rows than good, is refused.
+MIN_REJECTED_TO_REFUSE = 10
 
 academies_t = Academie.__table__
 schools_t = School.__table__
@@ -137,7 +140,13 @@ def open_file(path, fmt: str):
 def import_files(paths: Iterable, fmt: str, *, uai: str | None = None,
                  school_name: str | None = None, progress: Progress | None = None
                  ) -> list[FileReport]:
-    """Import files of one format, each in its own transaction, in dependency order."""
+    """Import files of one format, each in its own transaction, in dependency order.
+
+    `uai` names the school of ONDE files (which do not say it) and checks SIECLE ones;
+    `school_name` needs it, so that it can only name that school.
+    """
+    if school_name and not uai:
+        raise ValueError("a school name needs the school's UAI (--uai)")
     reports, opened = [], []
     for path in paths:
         try:
@@ -168,7 +177,7 @@ def import_file(source, fmt: str, *, uai: str | None = None, school_name: str | 
         job.run()
         audit.record("directory.imported", file=report.file, kind=report.kind, uai=report.uai,
                      created=report.created, updated=report.updated, left=report.left,
-                     removed=report.removed, rejected=report.rejected)
+                     removed=report.removed, rejected=report.rejected, **report.details)
         db.session.commit()
     except FileRejected as exc:
         db.session.rollback()
@@ -205,6 +214,19 @@ class _Job:
             if position > self._reported_position:
                 self.progress(position - self._reported_position)
                 self._reported_position = position
+
+    def refuse_if_mostly_bad(self, accepted: int) -> None:
+        """Refuse a file with more bad rows than good ones, before it deletes anything.
+
+        A format change (a renamed element, another date format) would otherwise make a
+        school's whole list look gone: every pupil marked as having left.
+        """
+        rejected = self.report.rejected
+        if rejected >= MIN_REJECTED_TO_REFUSE and rejected > accepted:
+            raise FileRejected(
+                f"{self.report.file}: {rejected} rows rejected for {accepted} accepted: "
+                "the file is refused as a whole (see the problems listed)"
+            )
 
     def school_for(self, header: Header | None) -> int:
         """Find or create the file's school, check the year, update name and year."""
@@ -258,6 +280,18 @@ class _Job:
                 .values(updated_at=self.now, **changes)
             )
         return row.id
+
+
+def ids_by(conn, key_column, keys: list) -> dict:
+    """Map unique keys to row ids, for rows just inserted.
+
+    Cheaper than RETURNING, which SQLite can only order by running one INSERT per row.
+    """
+    found = {}
+    id_column = key_column.table.c.id
+    for chunk in chunks(keys):
+        found.update(conn.execute(select(key_column, id_column).where(key_column.in_(chunk))).all())
+    return found
 
 
 def ensure_academie(conn, code: str | None) -> int | None:
@@ -390,6 +424,7 @@ class _PupilsJob(_Job):
             self.school_id = self.school_for(header)
         self._flush_pupils(pupils)
         self._flush_divisions(divisions + self.pending_divisions, final=True)
+        self.refuse_if_mostly_bad(len(self.seen))
         self._mark_left()
         self._learn_school_names()
         r = self.report
@@ -445,8 +480,11 @@ class _PupilsJob(_Job):
             if row is None:
                 creates.append((r, values))
                 continue
-            if row.school_id != self.school_id and row.left_at is None and r.exit_date:
-                continue  # left this school for another one, already imported: theirs now
+            if row.school_id != self.school_id and row.left_at is None and (
+                r.exit_date or (row.entry_date and r.entry_date and r.entry_date < row.entry_date)
+            ):
+                # Enrolled in another school since (already imported): theirs now.
+                continue
             self.seen.add(row.id)
             left_at = (row.left_at or self.now) if self._has_left(r) else None
             changed = any(getattr(row, f) != values[f] for f in self.fields)
@@ -479,7 +517,7 @@ class _PupilsJob(_Job):
         if updates:
             self.conn.execute(
                 update(pupils_t).where(pupils_t.c.id == bindparam("b_id")).values(
-                    left_at=bindparam("b_left_at"), updated_at=self.now,
+                    left_at=bindparam("b_left_at"), updated_at=func.now(),
                     **{f: bindparam(f"b_{f}") for f in self.fields},
                 ),
                 updates,
@@ -489,7 +527,7 @@ class _PupilsJob(_Job):
                 update(accounts_t)
                 .where(accounts_t.c.id == bindparam("b_id"), accounts_t.c.role == "eleve")
                 .values(given_name=bindparam("b_given"), family_name=bindparam("b_family"),
-                        birthdate=bindparam("b_birthdate"), updated_at=self.now),
+                        birthdate=bindparam("b_birthdate"), updated_at=func.now()),
                 account_updates,
             )
         self.tick()
@@ -502,13 +540,14 @@ class _PupilsJob(_Job):
             "status": "provisional", "password_hash": None, "given_name": given,
             "family_name": family, "birthdate": r.birthdate, "email": None,
             "email_verified": False, "phone_number": None, "phone_number_verified": False,
-            "failed_logins": 0, "security_stamp": 0, "created_at": self.now,
-            "updated_at": self.now,
+            "failed_logins": 0, "security_stamp": 0,
         } for identifier, (given, family), r in zip(issued, names, records, strict=True)]
-        ids = list(self.conn.execute(
-            insert(accounts_t).returning(accounts_t.c.id, sort_by_parameter_order=True), rows
-        ).scalars())
-        identifiers.record_issued(self.conn, list(zip(issued, ids, strict=True)), self.now)
+        self.conn.execute(
+            insert(accounts_t).values(created_at=func.now(), updated_at=func.now()), rows
+        )
+        by_identifier = ids_by(self.conn, accounts_t.c.identifier, issued)
+        ids = [by_identifier[identifier] for identifier in issued]
+        identifiers.record_issued_accounts(self.conn, ids)
         self.accounts_created += len(ids)
         return ids
 
@@ -517,11 +556,11 @@ class _PupilsJob(_Job):
         rows = []
         for (r, values), account_id in zip(creates, account_ids, strict=True):
             left_at = self.now if self._has_left(r) else None
-            rows.append({"ine": r.ine, "account_id": account_id, "left_at": left_at,
-                         "created_at": self.now, "updated_at": self.now, **values})
-        ids = list(self.conn.execute(
-            insert(pupils_t).returning(pupils_t.c.id, sort_by_parameter_order=True), rows
-        ).scalars())
+            rows.append({"ine": r.ine, "account_id": account_id, "left_at": left_at, **values})
+        self.conn.execute(
+            insert(pupils_t).values(created_at=func.now(), updated_at=func.now()), rows
+        )
+        ids = ids_by(self.conn, pupils_t.c.ine, [row["ine"] for row in rows]).values()
         self.seen.update(ids)
         self.created.update(ids)
 
@@ -565,7 +604,7 @@ class _PupilsJob(_Job):
         if updates:
             self.conn.execute(
                 update(pupils_t).where(pupils_t.c.id == bindparam("b_id"))
-                .values(division=bindparam("b_division"), updated_at=self.now),
+                .values(division=bindparam("b_division"), updated_at=func.now()),
                 updates,
             )
 
@@ -656,6 +695,7 @@ class _PeopleJob(_Job):
             self.prefix = f"{self.fmt}:{self.report.uai}:"
         self._flush_people(people)
         self._flush_links(links)
+        self.refuse_if_mostly_bad(len(self.links))
         link_counts = self._replace_links()
         removed = self._remove_unlinked()
         self._drop_orphan_identities()
@@ -677,8 +717,8 @@ class _PeopleJob(_Job):
             ).all())
             missing = [k for k in chunk if k not in found]
             if missing:
-                insert_ignore(self.conn, identities_t,
-                              [{"key": k, "created_at": self.now} for k in missing], ["key"])
+                insert_ignore(self.conn, identities_t, [{"key": k} for k in missing], ["key"],
+                              created_at=func.now())
                 self.identities_created += len(missing)
                 found.update(self.conn.execute(
                     select(identities_t.c.key, identities_t.c.id)
@@ -719,8 +759,7 @@ class _PeopleJob(_Job):
             }
             row = existing.get(keys[sid])
             if row is None:
-                inserts.append((sid, {"source_key": keys[sid], "created_at": self.now,
-                                      "updated_at": self.now, **values}))
+                inserts.append((sid, {"source_key": keys[sid], **values}))
                 continue
             self.person_ids[sid] = row.id
             self.seen_reps.add(row.id)
@@ -730,18 +769,20 @@ class _PeopleJob(_Job):
                     self.touched_identities.add(row.identity_id)
                 updates.append({"b_id": row.id, **{f"b_{f}": values[f] for f in _PERSON_FIELDS}})
         if inserts:
-            ids = self.conn.execute(
-                insert(reps_t).returning(reps_t.c.id, sort_by_parameter_order=True),
+            self.conn.execute(
+                insert(reps_t).values(created_at=func.now(), updated_at=func.now()),
                 [values for _, values in inserts],
-            ).scalars()
-            for (sid, _), rep_id in zip(inserts, ids, strict=True):
+            )
+            ids = ids_by(self.conn, reps_t.c.source_key, [v["source_key"] for _, v in inserts])
+            for sid, values in inserts:
+                rep_id = ids[values["source_key"]]
                 self.person_ids[sid] = rep_id
                 self.seen_reps.add(rep_id)
                 self.created_reps.add(rep_id)
         if updates:
             self.conn.execute(
                 update(reps_t).where(reps_t.c.id == bindparam("b_id")).values(
-                    updated_at=self.now, **{f: bindparam(f"b_{f}") for f in _PERSON_FIELDS}
+                    updated_at=func.now(), **{f: bindparam(f"b_{f}") for f in _PERSON_FIELDS}
                 ),
                 updates,
             )
@@ -814,15 +855,14 @@ class _PeopleJob(_Job):
                 .where(reps_t.c.school_id == self.school_id)
             )
         }
-        inserts = [{"representative_id": rep, "pupil_id": pupil, "legal_level": level,
-                    "created_at": self.now}
+        inserts = [{"representative_id": rep, "pupil_id": pupil, "legal_level": level}
                    for (rep, pupil), level in self.links.items() if (rep, pupil) not in existing]
         changes = [{"b_id": existing[pair][0], "b_level": level}
                    for pair, level in self.links.items()
                    if pair in existing and existing[pair][1] != level]
         gone = [link_id for pair, (link_id, _) in existing.items() if pair not in self.links]
         for chunk in chunks(inserts, BATCH):
-            self.conn.execute(insert(links_t), chunk)
+            self.conn.execute(insert(links_t).values(created_at=func.now()), chunk)
         if changes:
             self.conn.execute(
                 update(links_t).where(links_t.c.id == bindparam("b_id"))

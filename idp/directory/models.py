@@ -83,7 +83,6 @@ class Pupil(db.Model):
     __table_args__ = (
         CheckConstraint("degree IN ('1d', '2d')", name="degree"),
         Index("ix_pupils_school_source", "school_id", "source_id"),
-        Index("ix_pupils_school_name_key", "school_id", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -92,7 +91,7 @@ class Pupil(db.Model):
     account_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), unique=True, nullable=True
     )
-    # Indexed by the composite indexes below, which start with it.
+    # Indexed by ix_pupils_school_source, which starts with it.
     school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), nullable=True)
     # ELEVE_ID in the school's SIECLE base: what the representatives file links to.
     source_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -155,7 +154,8 @@ class Representative(db.Model):
     birth_name: Mapped[str] = mapped_column(String(128))
     usage_name: Mapped[str | None] = mapped_column(String(128), nullable=True)
     given_name: Mapped[str] = mapped_column(String(128))
-    mobile: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Indexed by migration 0003: self-activation looks parents up by mobile number.
+    mobile: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     sms_consent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     identity_id: Mapped[int | None] = mapped_column(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 # Letters that Unicode decomposition leaves whole but people spell out in ASCII.
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ß": "ss"})
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _SPACES = re.compile(r"\s+")
+_NOT_DIGIT = re.compile(r"\D")
 
 # French overseas mobile ranges are dialled 06xx at home but belong to other country
 # codes: sending an SMS to +33 690... would reach nobody.
@@ -22,12 +24,17 @@ _OVERSEAS_MOBILE = {
 _OVERSEAS_CODES = {"590", "594", "596", "262"}
 
 
+# Names repeat a great deal in school files (family names, first names): cache them.
+@lru_cache(maxsize=1 << 16)
 def fold(value: str | None) -> str:
     """Return the text without accents or ligatures (é -> e, œ -> oe), case kept."""
-    text = unicodedata.normalize("NFKD", (value or "").translate(_LIGATURES))
+    if not value or value.isascii():
+        return value or ""
+    text = unicodedata.normalize("NFKD", value.translate(_LIGATURES))
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
+@lru_cache(maxsize=1 << 16)
 def name_key(value: str | None) -> str:
     """Return the form of a name used for matching: no accents, case, spaces or hyphens.
 
@@ -42,6 +49,7 @@ def clean_name(value: str | None) -> str:
     return _SPACES.sub(" ", value or "").strip()
 
 
+@lru_cache(maxsize=1 << 16)
 def ascii_slug(value: str | None) -> str:
     """Lowercase ASCII letters and digits, words joined by hyphens (for identifiers)."""
     text = fold(value).lower().replace("'", "").replace("\u2019", "")
@@ -58,18 +66,18 @@ def phone_e164(value: str | None) -> str | None:
     raw = (value or "").strip()
     if not raw:
         return None
-    plus = raw.startswith("+")
-    digits = re.sub(r"\D", "", raw.replace("(0)", ""))
-    if plus:
-        pass
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    elif len(digits) == 10 and digits.startswith("0"):
-        national = digits[1:]
-        country = _OVERSEAS_MOBILE.get(national[:3], "33")
-        digits = country + national
+    if raw.startswith("+"):
+        # Already E.164 (as the importer passes numbers on), or written with separators.
+        digits = raw[1:] if raw[1:].isdigit() else _NOT_DIGIT.sub("", raw.replace("(0)", ""))
     else:
-        return None
+        digits = _NOT_DIGIT.sub("", raw.replace("(0)", ""))
+        if digits.startswith("00"):
+            digits = digits[2:]
+        elif len(digits) == 10 and digits.startswith("0"):
+            national = digits[1:]
+            digits = _OVERSEAS_MOBILE.get(national[:3], "33") + national
+        else:
+            return None
     if digits.startswith("330") and len(digits) == 12:
         # "+33 0 6..." is a frequent way of writing +33 6...
         digits = "33" + digits[3:]

@@ -77,17 +77,18 @@ def _positions(header: list[str], columns: dict) -> dict[str, int]:
     return found
 
 
-def _read_header(path) -> tuple[list[str], str]:
-    encoding = text_encoding(path)
-    with open(path, encoding=encoding, newline="") as fh:
-        header = next(csv.reader(fh, delimiter=";"), [])
-    return header, encoding
+def _read_header(path, encoding: str) -> list[str]:
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            return next(csv.reader(fh, delimiter=";"), [])
+    except csv.Error as exc:
+        raise FileRejected(f"{path}: not an ONDE extraction: {exc}") from exc
 
 
-def sniff(path) -> str:
+def sniff(path, encoding: str | None = None) -> str:
     """Return the kind of an ONDE file (eleves or responsables) from its header."""
-    name = os.path.basename(path)
-    header, _ = _read_header(path)
+    name = str(path)
+    header = _read_header(path, encoding or text_encoding(path))
     if len(header) < 3:
         raise FileRejected(
             f"{name}: not an ONDE extraction: expected a ';'-separated header line"
@@ -121,20 +122,26 @@ class OndeFile:
     def __init__(self, path):
         self.path = str(path)
         self.name = self.path
-        self.kind = sniff(self.path)
+        self.encoding = text_encoding(self.path)
+        self.kind = sniff(self.path, self.encoding)
         self.size = os.path.getsize(self.path)
         self.position = 0
 
     def records(self) -> Iterator:
         """Yield records and Problems in file order."""
-        header, encoding = _read_header(self.path)
-        with open(self.path, encoding=encoding, newline="") as fh:
+        header = _read_header(self.path, self.encoding)
+        with open(self.path, encoding=self.encoding, newline="") as fh:
             reader = csv.reader(fh, delimiter=";")
             next(reader, None)
-            if self.kind == "eleves":
-                yield from self._pupils(reader, header, fh.buffer)
-            else:
-                yield from self._people(reader, header, fh.buffer)
+            try:
+                if self.kind == "eleves":
+                    yield from self._pupils(reader, header, fh.buffer)
+                else:
+                    yield from self._people(reader, header, fh.buffer)
+            except csv.Error as exc:
+                raise FileRejected(
+                    f"{self.name}: unreadable CSV at line {reader.line_num}: {exc}"
+                ) from exc
         self.position = self.size
 
     def _pupils(self, reader, header, raw) -> Iterator:
@@ -206,7 +213,11 @@ class OndeFile:
                 level = int(legal)
             elif flag is False:
                 return  # a contact, not a legal representative: never linked
-        mobile = normalise.phone_e164(_cell(row, pos, "mobile"))
+        written = _cell(row, pos, "mobile")
+        mobile = normalise.phone_e164(written)
+        if written and mobile is None:
+            yield Problem(line, ref, f"Téléphone portable {written!r} is not a phone number: "
+                          "imported without a mobile", rejected=False)
         if mobile is None:
             home = normalise.phone_e164(_cell(row, pos, "home_phone"))
             mobile = home if normalise.is_mobile(home) else None

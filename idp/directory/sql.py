@@ -19,8 +19,12 @@ def chunks(items: Iterable, size: int = IN_CHUNK) -> Iterator[list]:
         yield chunk
 
 
-def insert_ignore(conn, table, rows: list[dict], index_elements: list[str]) -> None:
-    """Insert rows, skipping those that collide on a unique key (concurrent imports)."""
+def insert_ignore(conn, table, rows: list[dict], index_elements: list[str],
+                  **sql_values) -> None:
+    """Insert rows, skipping those that collide on a unique key (concurrent imports).
+
+    `sql_values` are SQL expressions for columns every row shares (e.g. func.now()).
+    """
     if not rows:
         return
     dialect = conn.dialect.name
@@ -29,6 +33,7 @@ def insert_ignore(conn, table, rows: list[dict], index_elements: list[str]) -> N
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        conn.execute(insert(table), rows)
+        conn.execute(insert(table).values(**sql_values), rows)
         return
-    conn.execute(dialect_insert(table).on_conflict_do_nothing(index_elements=index_elements), rows)
+    statement = dialect_insert(table).values(**sql_values)
+    conn.execute(statement.on_conflict_do_nothing(index_elements=index_elements), rows)

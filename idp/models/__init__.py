@@ -1,8 +1,10 @@
 """Database models. The schema itself is owned by the Alembic migrations."""
 
 from idp.models.accounts import Account
+from idp.models.admin import AdminScope
 from idp.models.audit import AuditEvent
 from idp.models.clients import Client
+from idp.models.federation import FederatedIdentity
 from idp.models.flows import Flow
 from idp.models.keys import SigningKey
 from idp.models.ratelimit import RateCounter
@@ -13,9 +15,11 @@ from idp.models.tokens import Token
 
 __all__ = [
     "Account",
+    "AdminScope",
     "AuditEvent",
     "AuthorizationCode",
     "Client",
+    "FederatedIdentity",
     "Flow",
     "RateCounter",
     "SessionClient",

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean
 from sqlalchemy import Date
 from sqlalchemy import Integer
 from sqlalchemy import String
+from sqlalchemy import Text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -38,6 +39,12 @@ class Account(db.Model):
     email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     phone_number: Mapped[str | None] = mapped_column(String(20), nullable=True)
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A provisional password (distributed by a school) stops working after this date.
+    provisional_expires_at = mapped_column(UTCDateTime, nullable=True)
+    # Second factor of school account administrators (encrypted, like signing keys).
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until = mapped_column(UTCDateTime, nullable=True)
     # Incremented whenever credentials change, so outstanding links die with them.

@@ -52,6 +52,9 @@ def handle(params: dict, multi=None, flow_id: str | None = None, fresh_sid: str 
     server = provider().server
     oauth_request = ParamsOAuth2Request(params)
     sso = current_sso()
+    if sso is not None and sso.account.role == "admin":
+        # A console session of a school account administrator never logs into services.
+        sso = None
     account = sso.account if sso else None
     if not params.get("redirect_uri"):
         return _page_error(

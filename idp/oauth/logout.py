@@ -23,6 +23,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.extensions import db
+from idp.federation.client import FederationError
 from idp.metrics import LOGOUTS
 from idp.oauth import tokens
 from idp.oauth.subject import subject_for
@@ -83,11 +84,29 @@ def confirm(flow_id: str | None):
     return finish(sso, data.get("target"))
 
 
+UPSTREAM_FLOW = "upstream-logout"
+
+
 def finish(sso, target: str | None):
-    """End the session, notify the clients, clear the cookie, and go to target."""
+    """End the session, notify the clients, clear the cookie, and go to target.
+
+    A session opened through FranceConnect is also ended there: the browser goes to its
+    end-session endpoint first and comes back to `federation.logged_out`, then to target.
+    """
+    upstream_token = (sso.extra or {}).get("fc_id_token")
     end_session(sso)
-    response = redirect(target or url_for("oauth.logged_out"))
-    return set_sso_cookie(response, None)
+    destination = target or url_for("oauth.logged_out")
+    franceconnect = provider().franceconnect
+    if upstream_token and franceconnect is not None:
+        state = provider().flows.create(UPSTREAM_FLOW, {"target": destination})
+        db.session.commit()
+        try:
+            upstream = franceconnect.end_session_url(upstream_token, state)
+        except FederationError:
+            upstream = None
+        if upstream:
+            destination = upstream
+    return set_sso_cookie(redirect(destination), None)
 
 
 def end_session(sso, reason: str = "logout") -> None:
@@ -96,6 +115,15 @@ def end_session(sso, reason: str = "logout") -> None:
     tokens.revoke_session(sso.sid)
     db.session.commit()
     notify(sso.account, sso.sid, client_ids)
+    db.session.commit()
+
+
+def end_all_sessions(account, reason: str) -> None:
+    """End every live session of an account and tell its services, within the caller's
+    transaction (the caller commits)."""
+    for sso in provider().sessions.end_all(account, reason=reason):
+        tokens.revoke_session(sso.sid, keep_offline=False)
+        notify(account, sso.sid, [c.client_id for c in sso.clients])
 
 
 def done_page():
@@ -186,5 +214,4 @@ def notify(account, sid: str, client_ids: list[str]) -> dict[str, bool]:
     for client_id, ok in results.items():
         audit.record("logout.backchannel", account=account, client_id=client_id, delivered=ok)
         LOGOUTS.labels("delivered" if ok else "failed").inc()
-    db.session.commit()
     return results

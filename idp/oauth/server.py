@@ -237,9 +237,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         """Accept each assertion once within its lifetime."""
         if not isinstance(jti, str) or len(jti) > 200:
             return False
+        # Remembered until the assertion has expired (plus the leeway): never a window
+        # boundary through which a replay could slip.
         lifetime = max(60, int(claims.get("exp", 0)) - int(time.time()) + 60)
-        seen = self.provider.ratelimiter.count(f"jti:{claims['sub']}:{jti}", lifetime)
-        return seen == 1
+        return self.provider.ratelimiter.first_use(f"jti:{claims['sub']}:{jti}", lifetime)
 
     def resolve_client_public_key(self, client):
         """The keys registered with the client."""

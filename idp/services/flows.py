@@ -50,6 +50,24 @@ class FlowStore:
         """Replace the data of an existing flow, keeping its expiry."""
         self._write(flow_id, kind, data, None, create=False)
 
+    def take(self, flow_id: str | None, kind: str) -> dict | None:
+        """Return and end a flow atomically: of parallel callers, only one gets it."""
+        if not flow_id or not isinstance(flow_id, str) or len(flow_id) > 64:
+            return None
+        key = token_hash(flow_id)
+        if self.redis is not None:
+            raw = self.redis.getdel(f"{self.prefix}flow:{key}")
+            if raw is None:
+                return None
+            record = json.loads(raw)
+            return record["data"] if record["kind"] == kind else None
+        row = db.session.execute(
+            db.delete(Flow).where(Flow.key_hash == key, Flow.kind == kind,
+                                  Flow.expires_at > utcnow())
+            .returning(Flow.data)
+        ).first()
+        return dict(row[0]) if row else None
+
     def delete(self, flow_id: str | None) -> None:
         """End a flow."""
         if not flow_id:

@@ -8,15 +8,10 @@ with AES-GCM under a key derived from the application secret.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import time
 from datetime import timedelta
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey
 from joserfc.jwk import KeySet
 from joserfc.jwk import RSAKey
@@ -27,31 +22,23 @@ from idp.extensions import db
 from idp.models import SigningKey
 from idp.models.base import utcnow
 from idp.services import audit
+from idp.services.sealing import seal
+from idp.services.sealing import unseal
 
 ALGORITHMS = ("RS256", "ES256")
+PURPOSE = b"signing-keys"
 
 
 class SigningKeyUnavailable(Exception):
     """No usable signing key."""
 
 
-def _kek(secret_key: str) -> AESGCM:
-    """Derive the key-encryption key from the application secret."""
-    raw = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"idp-signing-keys", info=b"kek-v1"
-    ).derive(secret_key.encode("utf-8"))
-    return AESGCM(raw)
-
-
 def _encrypt(secret_key: str, data: str, kid: str) -> str:
-    nonce = os.urandom(12)
-    sealed = _kek(secret_key).encrypt(nonce, data.encode("utf-8"), kid.encode("utf-8"))
-    return base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+    return seal(secret_key, PURPOSE, data, kid)
 
 
 def _decrypt(secret_key: str, blob: str, kid: str) -> str:
-    raw = base64.urlsafe_b64decode(blob.encode("ascii"))
-    return _kek(secret_key).decrypt(raw[:12], raw[12:], kid.encode("utf-8")).decode("utf-8")
+    return unseal(secret_key, PURPOSE, blob, kid)
 
 
 def _generate(alg: str):

@@ -35,6 +35,19 @@ class RateLimiter:
             return int(pipe.execute()[0])
         return self._count_db(key, start, window)
 
+    def first_use(self, key: str, ttl: int) -> bool:
+        """Record key for ttl seconds; True only the first time (replay detection)."""
+        if self.redis is not None:
+            return bool(self.redis.set(f"{self.prefix}once:{key}", 1, nx=True, ex=ttl))
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(RateCounter.__table__.insert().values(
+                    key=f"once:{key}"[:200], window_start=0, count=1,
+                    expires_at=datetime.fromtimestamp(time.time() + ttl, UTC)))
+            return True
+        except IntegrityError:
+            return False
+
     def peek(self, key: str, window: int) -> int:
         """Return the hits in the current window without counting one."""
         start = int(time.time()) // window * window

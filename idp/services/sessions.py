@@ -87,7 +87,7 @@ class SessionService:
         audit.record("session.ended", account=session.account, sid=session.sid, reason=reason)
         return [c.client_id for c in session.clients]
 
-    def end_all(self, account) -> list[SsoSession]:
+    def end_all(self, account, reason: str = "all") -> list[SsoSession]:
         """End every live session of an account (log out everywhere)."""
         sessions = db.session.execute(
             db.select(SsoSession).where(
@@ -95,5 +95,5 @@ class SessionService:
             )
         ).scalars().all()
         for session in sessions:
-            self.end(session, reason="all")
+            self.end(session, reason=reason)
         return sessions

@@ -103,7 +103,6 @@ def upgrade():
     sa.UniqueConstraint('ine', name=op.f('uq_pupils_ine'))
     )
     with op.batch_alter_table('pupils', schema=None) as batch_op:
-        batch_op.create_index('ix_pupils_school_name_key', ['school_id', 'name_key'], unique=False)
         batch_op.create_index('ix_pupils_school_source', ['school_id', 'source_id'], unique=False)
 
     op.create_table('representatives',
@@ -176,7 +175,6 @@ def downgrade():
     op.drop_table('representatives')
     with op.batch_alter_table('pupils', schema=None) as batch_op:
         batch_op.drop_index('ix_pupils_school_source')
-        batch_op.drop_index('ix_pupils_school_name_key')
 
     op.drop_table('pupils')
     with op.batch_alter_table('schools', schema=None) as batch_op:

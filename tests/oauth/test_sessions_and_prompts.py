@@ -121,3 +121,20 @@ def test_session_cookie_is_httponly_and_lax(client, rp, make_account):
     login = rp.login(response, person["identifier"], person["password"])
     cookie = [v for k, v in login.headers.items() if k == "Set-Cookie" and "idp_session" in v][0]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_an_administrators_console_session_never_logs_into_services(app, client, rp):
+    from idp.extensions import db
+    from idp.services import accounts
+
+    with app.app_context():
+        admin = accounts.create(app.extensions["idp"].passwords, identifier="adm.school",
+                                password="Admin-Console-2026", role="admin")
+        secret, _ = app.extensions["idp"].sessions.create(admin, amr=["pwd", "otp"],
+                                                          acr="eidas1")
+        db.session.commit()
+    client.set_cookie("idp_session", secret)
+    response = rp.authorize()
+    assert "/login" in response.headers["Location"]
+    assert query_of(rp.authorize(prompt="none").headers["Location"])["error"] == \
+        "login_required"

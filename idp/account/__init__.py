@@ -1,0 +1,1 @@
+"""The account page every user has: identity, password, contact details, children."""

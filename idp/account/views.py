@@ -1,0 +1,256 @@
+"""The account page ("Mon compte"): identifier and names, password, e-mail address and
+mobile (each confirmed before it replaces the old one), a parent's children, and logging
+out here or everywhere. Every page needs a session; the logic is in idp.recovery.service.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+
+from idp.directory.normalise import is_mobile
+from idp.directory.normalise import phone_e164
+from idp.extensions import db
+from idp.federation import service as federation
+from idp.oauth import logout as logout_flow
+from idp.recovery import service
+from idp.recovery.views import after_response
+from idp.services.phone_codes import CodeNotSent
+from idp.web import current_sso
+from idp.web import provider
+from idp.web import render_error
+
+bp = Blueprint("account", __name__, url_prefix="/compte")
+
+NOT_SENT = {
+    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
+                "dans {wait} secondes.",
+    "daily_limit": "Trop de codes ont été envoyés à ce numéro aujourd'hui. Réessayez demain.",
+    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
+}
+UNCHANGED = "Choisissez un mot de passe différent de l'actuel."
+CODE_ERRORS = {
+    "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
+    "expired": "Ce code a expiré. Demandez un nouveau code.",
+    "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
+}
+
+
+def _session_required(view):
+    """Pass the live session to the view, or send the person to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        sso = current_sso()
+        if sso is None:
+            return redirect(url_for("auth.login"))
+        if sso.account.role == "admin":
+            # Administrators have the console, not a personal account page.
+            return redirect(url_for("admin.index"))
+        return view(sso, *args, **kwargs)
+
+    return wrapper
+
+
+def _field(name: str, size: int = 128) -> str:
+    return (request.form.get(name) or "").strip()[:size]
+
+
+def _help_url() -> str:
+    return url_for("pages.help", _external=True)
+
+
+@bp.get("")
+@_session_required
+def home(sso):
+    """The person's account page."""
+    account = sso.account
+    return render_template("account/home.html", account=account,
+                           children=service.children(account),
+                           franceconnect=provider().franceconnect is not None,
+                           franceconnect_link=federation.link_of(account))
+
+
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+@_session_required
+def password(sso):
+    """Change the password (the current one first); the other sessions end."""
+    account = sso.account
+    if account.password_hash is None:
+        return render_error(400, "Pas de mot de passe EduConnect",
+                            "Vous vous connectez avec FranceConnect : votre mot de passe est "
+                            "celui du compte choisi dans FranceConnect.",
+                            back_url=url_for("account.home"))
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        current = (request.form.get("current_password") or "")[:1024]
+        new = (request.form.get("password") or "")[:1024]
+        check = service.verify_current_password(provider(), account, current) if current \
+            else "missing"
+        if check != "ok":
+            errors["current_password"] = {
+                "missing": "Saisissez votre mot de passe actuel.",
+                "wrong": "Le mot de passe actuel est incorrect.",
+                "limited": "Trop d'essais incorrects. Réessayez dans 15 minutes.",
+            }[check]
+            status = {"missing": 422, "wrong": 401, "limited": 429}[check]
+        else:
+            verdict = service.check_new_password(provider().config, account, new,
+                                                 request.form.get("confirmation") or "")
+            if not verdict.ok:
+                errors["password"] = verdict.error
+            elif new == current:
+                errors["password"] = UNCHANGED
+            status = 422
+        if not errors:
+            outcome = service.change_password(provider(), account, new, keep_sid=sso.sid,
+                                              help_url=_help_url())
+            flash("Votre mot de passe a été modifié. Vos autres connexions ont été fermées.",
+                  "success")
+            return after_response(redirect(url_for("account.home")), outcome.later)
+        db.session.commit()
+    return render_template("account/password.html", account=account, errors=errors,
+                           min_length=provider().config["PASSWORD_MIN_LENGTH"]), status
+
+
+@bp.route("/courriel", methods=["GET", "POST"])
+@_session_required
+def email(sso):
+    """Change the e-mail address: it is replaced once the link sent to it is opened."""
+    account = sso.account
+    errors: dict[str, str] = {}
+    value = ""
+    status = 200
+    if request.method == "POST":
+        value = _field("email", 254)
+        if not service.valid_email(value):
+            errors["email"] = "Saisissez une adresse électronique valide, par exemple " \
+                              "nom@exemple.fr."
+            status = 422
+        else:
+            try:
+                outcome = service.request_email_change(
+                    provider(), account, value,
+                    lambda token: url_for("activation.confirm_email", token=token,
+                                          _external=True))
+            except service.RecoveryError as exc:
+                errors["email"] = str(exc)
+                status = 429
+            else:
+                db.session.commit()
+                flash(f"Un lien de confirmation a été envoyé à {value}. Votre adresse sera "
+                      "modifiée quand vous l'aurez ouvert (il est valable 24 heures).", "info")
+                return after_response(redirect(url_for("account.home")), outcome.later)
+            db.session.commit()
+    return render_template("account/email.html", account=account, errors=errors,
+                           email=value), status
+
+
+@bp.route("/telephone", methods=["GET", "POST"])
+@_session_required
+def phone(sso):
+    """Change the mobile: a code is sent to the new number."""
+    account = sso.account
+    errors: dict[str, str] = {}
+    value = ""
+    status = 200
+    if request.method == "POST":
+        value = _field("mobile")
+        number = phone_e164(value)
+        if number is None or (number.startswith("+33") and not is_mobile(number)):
+            errors["mobile"] = "Saisissez un numéro de téléphone portable valide, par " \
+                               "exemple 06 12 34 56 78."
+            status = 422
+        else:
+            try:
+                flow_id = service.start_phone_change(provider(), account, number)
+            except CodeNotSent as exc:
+                db.session.commit()
+                errors["mobile"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+                status = 503 if exc.reason == "gateway" else 429
+            else:
+                db.session.commit()
+                return redirect(url_for("account.phone_code", f=flow_id))
+    return render_template("account/phone.html", account=account, errors=errors,
+                           mobile=value), status
+
+
+@bp.route("/telephone/code", methods=["GET", "POST"])
+@_session_required
+def phone_code(sso):
+    """The code sent to the new mobile (3 tries, 10 minutes, a new one after 60 s)."""
+    account = sso.account
+    flow_id = request.values.get("f")
+    data = service.phone_flow(provider(), flow_id, account)
+    if data is None:
+        return render_error(400, "Demande expirée",
+                            "Ce changement de numéro a expiré ou a déjà été fait.",
+                            back_url=url_for("account.phone"))
+    errors, notice, status = {}, None, 200
+    if request.method == "POST" and request.form.get("action") == "resend":
+        try:
+            service.resend_phone_code(provider(), flow_id, data)
+            notice = "Un nouveau code vous a été envoyé."
+        except CodeNotSent as exc:
+            errors["code"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+            status = 503 if exc.reason == "gateway" else 429
+        db.session.commit()
+    elif request.method == "POST":
+        result, outcome = service.confirm_phone_change(provider(), account, flow_id, data,
+                                                       _field("code", 32))
+        db.session.commit()
+        if result.ok:
+            flash("Votre numéro de téléphone portable est modifié.", "success")
+            return after_response(redirect(url_for("account.home")), outcome.later)
+        errors["code"] = CODE_ERRORS[result.outcome].format(tries=result.tries_left)
+        status = 401
+    return render_template("account/phone_code.html", flow_id=flow_id, errors=errors,
+                           notice=notice, phone=service.mask_phone(data["phone"])), status
+
+
+@bp.route("/enfants/<int:pupil_id>/mot-de-passe", methods=["GET", "POST"])
+@_session_required
+def child_password(sso, pupil_id):
+    """A parent gives a first-degree child a new provisional password, shown once."""
+    account = sso.account
+    if request.method == "POST":
+        try:
+            identifier, password, expires_at = service.reset_child_password(
+                provider(), account, pupil_id)
+        except service.RecoveryError as exc:
+            db.session.commit()
+            return render_error(403, "Réinitialisation impossible", str(exc),
+                                back_url=url_for("account.home"))
+        return render_template("account/child_password.html", identifier=identifier,
+                               password=password, expires_at=expires_at)
+    child = service.resettable_child(account, pupil_id)
+    if child is None:
+        return render_error(404, "Élève introuvable",
+                            "Cet élève ne figure pas parmi les enfants de votre compte dont "
+                            "vous pouvez réinitialiser le mot de passe.",
+                            back_url=url_for("account.home"))
+    return render_template("account/child_reset.html", child=child)
+
+
+@bp.post("/deconnexion-partout")
+@_session_required
+def logout_everywhere(sso):
+    """End every session of the account (back-channel logout) and revoke its tokens."""
+    service.log_out_everywhere(sso.account, keep_sid=sso.sid)
+    return logout_flow.finish(sso, url_for("oauth.logged_out"))
+
+
+@bp.post("/deconnexion")
+def logout():
+    """Log out from our own page (CSRF-protected)."""
+    sso = current_sso()
+    if sso is None:
+        return redirect(url_for("auth.login"))
+    return logout_flow.finish(sso, url_for("oauth.logged_out"))

@@ -1,0 +1,1 @@
+"""Federation: logging in with FranceConnect, as an OpenID Connect client of it."""

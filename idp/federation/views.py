@@ -1,0 +1,332 @@
+"""Pages of the FranceConnect login: the round trip, the first-login identification
+("Identification Éducation nationale": mobile, SMS code, children), linking from the
+account page, and the return from FranceConnect's logout."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Blueprint
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+
+from idp.activation import service as activation
+from idp.auth.views import log_in
+from idp.directory import family
+from idp.directory.normalise import phone_e164
+from idp.extensions import db
+from idp.federation import service
+from idp.federation.client import FederationError
+from idp.federation.client import UpstreamLogin
+from idp.models import Account
+from idp.oauth.logout import UPSTREAM_FLOW
+from idp.services import audit
+from idp.services.phone_codes import CodeNotSent
+from idp.services.phone_codes import PhoneCodes
+from idp.services.secrets import same
+from idp.services.secrets import token_hash
+from idp.web import current_sso
+from idp.web import provider
+from idp.web import render_error
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("federation", __name__, url_prefix="/federation/franceconnect")
+
+LOGIN_FLOW = "fc-login"
+LINK_FLOW = "fc-identification"
+NOT_SENT = {
+    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
+                "dans {wait} secondes.",
+    "daily_limit": "Vous avez demandé trop de codes aujourd'hui. Réessayez demain.",
+    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
+}
+
+
+def _unavailable(authorize=None):
+    db.session.rollback()
+    back = url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
+    return render_error(
+        502, "FranceConnect est momentanément indisponible",
+        "La connexion avec FranceConnect n'a pas abouti. Vous pouvez réessayer dans quelques "
+        "instants ou vous connecter avec votre identifiant EduConnect.", back_url=back,
+    )
+
+
+def _start(mode: str, authorize=None, account_id=None):
+    client = provider().franceconnect
+    if client is None:
+        return render_error(404, "Page non trouvée", "FranceConnect n'est pas proposé ici.")
+    try:
+        nonce = client.new_state()["nonce"]
+        # The flow id is the `state`: 32 random characters, stored only as a hash.
+        # Bound to this browser, so that nobody can make another browser finish a login
+        # they started (login CSRF).
+        binding = secrets.token_urlsafe(16)
+        session["fc_binding"] = binding
+        state = provider().flows.create(LOGIN_FLOW, {"nonce": nonce, "mode": mode,
+                                                     "authorize": authorize,
+                                                     "account_id": account_id,
+                                                     "binding": token_hash(binding)})
+        url = client.authorize_url(state, nonce)
+    except FederationError as exc:
+        log.warning("FranceConnect unavailable: %s", exc)
+        return _unavailable(authorize)
+    db.session.commit()
+    return redirect(url)
+
+
+@bp.post("/connexion")
+def login():
+    """The "S'identifier avec FranceConnect" button (a POST, CSRF-protected)."""
+    return _start("login", authorize=request.values.get("flow") or None)
+
+
+@bp.post("/lier")
+def link_start():
+    """Link FranceConnect to the logged-in account, from the account page."""
+    sso = current_sso()
+    if sso is None:
+        return redirect(url_for("auth.login"))
+    return _start("link", account_id=sso.account_id)
+
+
+@bp.post("/delier")
+def unlink():
+    """Remove the FranceConnect link (the account keeps its EduConnect password)."""
+    sso = current_sso()
+    if sso is None:
+        return redirect(url_for("auth.login"))
+    try:
+        service.unlink(sso.account)
+    except service.LinkError as exc:
+        return render_error(400, "Impossible de délier FranceConnect", str(exc),
+                            back_url=url_for("account.home"))
+    db.session.commit()
+    return redirect(url_for("account.home"))
+
+
+@bp.get("/retour")
+def callback():
+    """FranceConnect sends the browser back here with a code, or an error."""
+    flow = provider().flows.take(request.args.get("state"), LOGIN_FLOW)
+    binding = session.pop("fc_binding", "")
+    if flow is not None and not same(token_hash(binding), flow.get("binding", "")):
+        flow = None
+    if flow is None:
+        audit.record("federation.bad_state")
+        db.session.commit()
+        return render_error(400, "Connexion FranceConnect expirée",
+                            "La connexion avec FranceConnect a expiré ou n'est pas valide. "
+                            "Recommencez depuis la page de connexion.",
+                            back_url=url_for("auth.login"))
+    authorize = flow.get("authorize")
+    if request.args.get("error") or not request.args.get("code"):
+        error = (request.args.get("error") or "no_code")[:64]
+        audit.record("federation.upstream_error", error=error)
+        db.session.commit()
+        if error == "access_denied":
+            return redirect(url_for("auth.login", flow=authorize) if authorize
+                            else url_for("auth.login"))
+        return _unavailable(authorize)
+    try:
+        upstream = provider().franceconnect.complete(request.args["code"][:512],
+                                                     flow["nonce"])
+    except FederationError as exc:
+        log.warning("FranceConnect login refused: %s", exc)
+        audit.record("federation.refused", reason=exc.reason)
+        db.session.commit()
+        return _unavailable(authorize)
+    if flow["mode"] == "link":
+        return _link_to_current(flow, upstream)
+    linked = service.find_linked(upstream.subject)
+    if linked is not None and linked.account.status == "active":
+        service.touch(linked, upstream.claims)
+        audit.record("login.succeeded", account=linked.account, method="franceconnect")
+        return _log_in(linked.account, upstream, authorize)
+    state = {"subject": upstream.subject, "claims": service.pivot(upstream.claims),
+             "id_token": upstream.id_token, "acr": upstream.acr, "amr": upstream.amr,
+             "authorize": authorize}
+    flow_id = provider().flows.create(LINK_FLOW, state)
+    db.session.commit()
+    return redirect(url_for("federation.identify", f=flow_id))
+
+
+def _log_in(account, upstream, authorize):
+    return log_in(account, authorize, amr=["fc", *[a for a in upstream.amr if a != "fc"]],
+                  acr=upstream.acr, extra={"fc_id_token": upstream.id_token})
+
+
+def _link_to_current(flow, upstream):
+    sso = current_sso()
+    if sso is None or sso.account_id != flow.get("account_id"):
+        db.session.rollback()
+        return redirect(url_for("auth.login"))
+    try:
+        service.link(sso.account, upstream.subject, upstream.claims)
+    except service.LinkError as exc:
+        db.session.rollback()
+        return render_error(409, "Liaison impossible", str(exc),
+                            back_url=url_for("account.home"))
+    db.session.commit()
+    return redirect(url_for("account.home"))
+
+
+def _load():
+    flow_id = request.values.get("f")
+    return flow_id, provider().flows.get(flow_id, LINK_FLOW)
+
+
+def _expired():
+    db.session.rollback()
+    return render_error(400, "Session expirée",
+                        "Votre identification a expiré. Recommencez depuis la page de "
+                        "connexion.", back_url=url_for("auth.login"))
+
+
+@bp.route("/identification", methods=["GET", "POST"])
+def identify():
+    """First login: the mobile number known to the school, matched with the identity."""
+    flow_id, data = _load()
+    if data is None:
+        return _expired()
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        phone = phone_e164(request.form.get("mobile", "")[:32])
+        if phone is None:
+            errors["mobile"] = "Saisissez un numéro de téléphone portable valide, par " \
+                               "exemple 06 12 34 56 78."
+        else:
+            identity = service.match_pivot(data["claims"], phone)
+            if identity is None:
+                audit.record("federation.mismatch")
+                provider().flows.delete(flow_id)
+                db.session.commit()
+                return render_error(
+                    403, "Identification impossible",
+                    "Votre identité FranceConnect et ce numéro de téléphone ne "
+                    "correspondent à aucun représentant légal connu des établissements. "
+                    "Contactez l'établissement de votre enfant pour vérifier les "
+                    "informations qu'il détient (nom de naissance, prénom, téléphone "
+                    "portable). Aucun compte n'a été lié.",
+                    back_url=url_for("auth.login"),
+                )
+            data.update({"identity_id": identity.id, "phone": phone})
+            try:
+                PhoneCodes(provider().messages, provider().ratelimiter).send(
+                    data, phone, "activation_code")
+            except CodeNotSent as exc:
+                db.session.rollback()
+                errors["mobile"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+                status = 503 if exc.reason == "gateway" else 429
+            else:
+                provider().flows.update(flow_id, LINK_FLOW, data)
+                db.session.commit()
+                return redirect(url_for("federation.code", f=flow_id))
+        status = status if status != 200 else 422
+    return render_template("federation/identify.html", flow_id=flow_id, errors=errors,
+                           given_name=data["claims"].get("given_name", "")), status
+
+
+@bp.route("/identification/code", methods=["GET", "POST"])
+def code():
+    """The SMS code proves the mobile number."""
+    flow_id, data = _load()
+    if data is None or not data.get("identity_id"):
+        return _expired()
+    codes = PhoneCodes(provider().messages, provider().ratelimiter)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST" and request.form.get("action") == "resend":
+        try:
+            codes.send(data, data["phone"], "activation_code")
+        except CodeNotSent as exc:
+            errors["code"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+        provider().flows.update(flow_id, LINK_FLOW, data)
+        db.session.commit()
+    elif request.method == "POST":
+        result = codes.check(data, request.form.get("code", ""))
+        if result.ok:
+            identity = activation.identity_locked(data["identity_id"])
+            account = activation.parent_account_for(identity)
+            data["account_id"] = account.id
+            provider().flows.update(flow_id, LINK_FLOW, data)
+            audit.record("federation.phone_verified", account=account)
+            db.session.commit()
+            return redirect(url_for("federation.children", f=flow_id))
+        errors["code"] = {
+            "wrong": f"Le code saisi est incorrect. Il vous reste {result.tries_left} "
+                     "essai(s).",
+            "expired": "Ce code a expiré. Demandez un nouveau code.",
+            "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
+        }[result.outcome]
+        status = 401
+        provider().flows.update(flow_id, LINK_FLOW, data)
+        db.session.commit()
+    return render_template("federation/code.html", flow_id=flow_id, errors=errors), status
+
+
+@bp.route("/identification/enfants", methods=["GET", "POST"])
+def children():
+    """The children are confirmed by their dates of birth; then the identity is linked."""
+    flow_id, data = _load()
+    if data is None or not data.get("account_id"):
+        return _expired()
+    account = db.session.get(Account, data["account_id"])
+    pupils = activation.children_to_confirm(account)
+    answers = {p.id: {"birthdate": "", "refused": False} for p in pupils}
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        answers = {p.id: {"birthdate": request.form.get(f"birthdate-{p.id}", "")[:20],
+                          "refused": request.form.get(f"refused-{p.id}") == "1"}
+                   for p in pupils}
+        wrong = activation.check_children(account, answers)
+        if not wrong:
+            taken = provider().flows.take(flow_id, LINK_FLOW)
+            if taken is None:
+                return _expired()
+            identity = activation.identity_locked(taken["identity_id"])
+            account = db.session.get(Account, taken["account_id"])
+            activation.record_children(account, answers)
+            service.activate_without_password(account, taken["phone"])
+            family.link_parent_account(account, identity)
+            try:
+                row = service.link(account, taken["subject"], taken["claims"])
+            except service.LinkError as exc:
+                db.session.rollback()
+                return render_error(409, "Liaison impossible", str(exc))
+            service.touch(row, taken["claims"])
+            upstream = UpstreamLogin(subject=taken["subject"], id_token=taken["id_token"],
+                                     claims=taken["claims"], acr=taken["acr"],
+                                     amr=taken["amr"])
+            return _log_in(account, upstream, taken.get("authorize"))
+        data["birth_tries"] = data.get("birth_tries", 0) + 1
+        if data["birth_tries"] >= activation.MAX_BIRTHDATE_TRIES:
+            provider().flows.delete(flow_id)
+            db.session.commit()
+            return render_error(403, "Identification impossible",
+                                "Les dates de naissance saisies ne correspondent pas. "
+                                "Contactez l'établissement de votre enfant.")
+        provider().flows.update(flow_id, LINK_FLOW, data)
+        db.session.commit()
+        errors = {f"birthdate-{pid}": message for pid, message in wrong.items()}
+        status = 422
+    return render_template("activation/parent_children.html", flow_id=flow_id,
+                           pupils=pupils, answers=answers, errors=errors, step=3,
+                           total=4), status
+
+
+@bp.get("/deconnexion")
+def logged_out():
+    """FranceConnect sends the browser back here after its own logout."""
+    flow = provider().flows.take(request.args.get("state"), UPSTREAM_FLOW)
+    db.session.commit()
+    if flow is None:
+        return redirect(url_for("oauth.logged_out"))
+    return redirect(flow["target"])

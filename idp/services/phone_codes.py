@@ -1,0 +1,105 @@
+"""One-time codes sent by SMS to prove a phone number.
+
+A code has 6 digits (pyotp), is valid 10 minutes, allows 3 tries, may be re-sent after
+60 seconds, and a number receives at most 5 codes a day. The code itself lives only as
+a hash in the flow that asked for it; a code that could not be sent was never issued.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pyotp
+
+from idp.services.messages import MessageError
+from idp.services.secrets import same
+from idp.services.secrets import token_hash
+
+CODE_TTL = 600
+MAX_TRIES = 3
+RESEND_AFTER = 60
+DAILY_LIMIT = 5
+DAY = 86400
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a code check: ok, wrong (tries left), expired, exhausted."""
+
+    outcome: str
+    tries_left: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the code was right."""
+        return self.outcome == "ok"
+
+
+class CodeNotSent(Exception):
+    """No code was sent: too soon, daily limit reached, or the gateway failed."""
+
+    def __init__(self, reason: str, wait: int = 0):
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+class PhoneCodes:
+    """Issue and check SMS codes; state is kept in the caller's flow dict."""
+
+    def __init__(self, messenger, ratelimiter):
+        self.messenger = messenger
+        self.ratelimiter = ratelimiter
+
+    def send(self, state: dict, phone: str, kind: str, now: float | None = None) -> None:
+        """Send a new code to phone and record it in state; raise CodeNotSent."""
+        now = time.time() if now is None else now
+        last = state.get("code_sent_at", 0)
+        if now - last < RESEND_AFTER:
+            raise CodeNotSent("too_soon", int(RESEND_AFTER - (now - last)) + 1)
+        key = f"sms-day:{phone}"
+        if self.ratelimiter.peek(key, DAY) >= DAILY_LIMIT:
+            raise CodeNotSent("daily_limit")
+        code = pyotp.HOTP(pyotp.random_base32(), digits=6).at(0)
+        try:
+            self.messenger.sms(phone, kind, code=code, minutes=CODE_TTL // 60)
+        except MessageError as exc:
+            raise CodeNotSent("gateway") from exc
+        # Counted once sent: a gateway failure costs the person nothing.
+        self.ratelimiter.count(key, DAY)
+        state.update({
+            "code_hash": token_hash(f"{phone}:{code}"),
+            "code_phone": phone,
+            "code_sent_at": now,
+            "code_expires_at": now + CODE_TTL,
+            "code_tries": MAX_TRIES,
+        })
+
+    def check(self, state: dict, code: str, now: float | None = None) -> CheckResult:
+        """Check a typed code against state; each wrong try uses one of three."""
+        now = time.time() if now is None else now
+        if not state.get("code_hash"):
+            return CheckResult("expired")
+        if now > state.get("code_expires_at", 0):
+            self.clear(state)
+            return CheckResult("expired")
+        if state.get("code_tries", 0) <= 0:
+            return CheckResult("exhausted")
+        typed = "".join(ch for ch in (code or "") if ch.isdigit())[:6]
+        if same(token_hash(f"{state['code_phone']}:{typed}"), state["code_hash"]):
+            self.clear(state)
+            return CheckResult("ok")
+        state["code_tries"] -= 1
+        if state["code_tries"] <= 0:
+            self.clear(state, keep_sent_at=True)
+            return CheckResult("exhausted")
+        return CheckResult("wrong", state["code_tries"])
+
+    @staticmethod
+    def clear(state: dict, keep_sent_at: bool = False) -> None:
+        """Forget the current code (used, expired or exhausted)."""
+        for key in ("code_hash", "code_expires_at", "code_tries"):
+            state.pop(key, None)
+        if not keep_sent_at:
+            state.pop("code_sent_at", None)

@@ -1,0 +1,81 @@
+"""`idp directory`: import with a summary, clients' allow-lists, counts."""
+
+from idp.directory.cli import directory
+from tests.directory.conftest import ECOLE
+from tests.directory.conftest import EXAMPLES
+from tests.directory.conftest import onde_files
+from tests.directory.conftest import siecle_files
+
+
+def test_import_prints_a_json_summary_per_file_and_totals(idp_directory):
+    result, data = idp_directory("import", "--format", "siecle", *map(str, siecle_files()))
+    assert result.exit_code == 0, result.output
+    assert [f["kind"] for f in data["files"]] == [
+        "nomenclature", "eleves", "eleves", "responsables", "responsables"
+    ]
+    assert data["totals"]["created"] == 7 + 4 + 6 + 6 + 8
+    assert data["totals"]["files_refused"] == 0
+    result, data = idp_directory("import", "--format", "onde", "--uai", ECOLE,
+                                 *map(str, onde_files()))
+    assert data["totals"]["created"] == 4 + 6
+
+
+def test_import_text_summary_lists_bad_rows_and_fails_on_a_refused_file(idp_directory,
+                                                                        tmp_path):
+    bad = tmp_path / "ElevesSansAdresses.xml"
+    bad.write_text('<?xml version="1.0"?><BEE_ELEVES><PARAMETRES><UAJ>0830901X</UAJ>'
+                   "</PARAMETRES></BEE_ELEVES>")
+    result, _ = idp_directory("import", "--format", "siecle", str(bad),
+                              str(EXAMPLES / "siecle" / "Nomenclature.xml"), as_json=False)
+    assert result.exit_code == 1
+    assert f"{bad}: REFUSED: {bad}: UAI '0830901X': wrong key letter" in result.output
+    assert "Nomenclature.xml (nomenclature): 7 created" in result.output
+
+
+def test_a_school_name_needs_the_uai_it_names(idp_directory):
+    result, _ = idp_directory("import", "--format", "siecle", "--school-name", "Collège",
+                              *map(str, siecle_files()), as_json=False)
+    assert result.exit_code == 2 and "--school-name names the school given by --uai" in \
+        result.output
+
+
+def test_allow_manages_a_clients_scopes_restricted_claims_and_profile(idp_directory,
+                                                                      make_client):
+    client_id = make_client()["client_id"]
+    result, data = idp_directory("allow", client_id, "--scope", "school children",
+                                 "--claim", "ine", "--profile", "educonnect")
+    assert result.exit_code == 0, result.output
+    assert data["scopes"][-2:] == ["school", "children"]
+    assert (data["claims"], data["profile"]) == (["ine"], "educonnect")
+    _, data = idp_directory("allow", client_id, "--remove", "--scope", "children",
+                            "--claim", "ine", "--profile", "none")
+    assert "children" not in data["scopes"] and "school" in data["scopes"]
+    assert (data["claims"], data["profile"]) == ([], None)
+
+
+def test_allow_refuses_unknown_scopes_claims_profiles_and_clients(idp_directory,
+                                                                 make_client):
+    client_id = make_client()["client_id"]
+    for args, message in [
+        (("--scope", "everything"), "unknown scope 'everything'"),
+        (("--claim", "email"), "'email' is not a restricted claim"),
+        (("--profile", "franceconnect"), "unknown profile 'franceconnect'"),
+    ]:
+        result, _ = idp_directory("allow", client_id, *args)
+        assert result.exit_code == 1 and message in result.output
+    result, _ = idp_directory("allow", "nobody", "--scope", "school")
+    assert "no client nobody" in result.output
+
+
+def test_stats_counts_the_directory(idp_directory, examples_imported):
+    result, data = idp_directory("stats")
+    assert result.exit_code == 0
+    assert data["pupils"] == {"1d_present": 4, "2d_present": 10}
+    assert data["pupil_accounts"] == {"provisional": 14}
+    assert data["identities_across_academies"] == 2  # Sophie and Thomas
+    assert data["academies"] == 2 and data["schools"] == 3
+
+
+def test_the_group_is_named_directory():
+    assert directory.name == "directory"
+    assert set(directory.commands) == {"import", "allow", "stats"}
