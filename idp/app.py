@@ -43,7 +43,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     web.init_app(app)
     metrics.init_app(app)
 
+    from idp.directory import claims as directory_claims
     from idp.provider import Provider
+
+    # The school directory's scopes and claims join the claims mapper.
+    directory_claims.register()
 
     with app.app_context():
         app.extensions["idp"] = Provider(app)

@@ -16,6 +16,7 @@ from idp import demo
 from idp.admin import cli as admin_cli
 from idp.app import create_app
 from idp.config import ConfigError
+from idp.directory import cli as directory_cli
 from idp.extensions import db
 from idp.models import Client
 from idp.services import accounts
@@ -328,6 +329,7 @@ def demo_load(ctx, if_empty):
 
 
 admin_cli.register(main, accounts_group)
+main.add_command(directory_cli.directory)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

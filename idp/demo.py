@@ -6,37 +6,25 @@ import json
 import os
 from pathlib import Path
 
+from idp.directory.examples import load_examples
 from idp.extensions import db
 from idp.models import Account
-from idp.services import accounts
 from idp.services import clients
 
 SAMPLE_CLIENT_ID = "scolarite-services-demo"
 #: Where the demo writes the sample client's credentials for examples/sample_client.
 SAMPLE_CLIENT_FILE = "sample_client.json"
 
-DEMO_PEOPLE = [
-    # identifier, password, role, given name, family name, email, phone
-    ("c.durand", "Demo-Parent-2026", "responsable", "Claire", "DURAND",
-     "claire.durand@example.org", "+33612345678"),
-    ("e.durand3", "Demo-Eleve-2026", "eleve", "Enora", "DURAND", None, None),
-]
+#: The demo family's password (the mother and one pupil are activated with it).
+DEMO_PASSWORD = "Demo-EduConnect-2026"  # noqa: S105 - fictitious demo people only
 
 
 def load(app, if_empty: bool = False) -> dict:
-    """Create the demo accounts and register the sample client (idempotent)."""
+    """Import the sample directory, activate the demo family, register the sample client."""
     if if_empty and db.session.execute(db.select(Account.id).limit(1)).first():
         return {"loaded": False, "reason": "database not empty"}
     provider = app.extensions["idp"]
-    created = []
-    for identifier, password, role, given, family, email, phone in DEMO_PEOPLE:
-        if accounts.find(identifier) is None:
-            accounts.create(
-                provider.passwords, identifier=identifier, password=password, role=role,
-                given_name=given, family_name=family, email=email, phone_number=phone,
-            )
-            created.append(identifier)
-    db.session.commit()
+    directory = load_examples(app, password=DEMO_PASSWORD)
     secret = None
     if clients.get(SAMPLE_CLIENT_ID) is None:
         _, secret = clients.register(
@@ -45,12 +33,15 @@ def load(app, if_empty: bool = False) -> dict:
             redirect_uris=["http://127.0.0.1:5001/callback"],
             post_logout_redirect_uris=["http://127.0.0.1:5001/"],
             backchannel_logout_uri="http://127.0.0.1:5001/backchannel-logout",
-            scopes=["openid", "profile", "email", "phone", "offline_access"],
+            scopes=["openid", "profile", "email", "phone", "school", "children",
+                    "offline_access"],
         )
         _write_sample_client(app, secret)
     provider.keys.ensure()
-    return {"loaded": True, "accounts": created, "client_id": SAMPLE_CLIENT_ID,
-            "client_secret": secret}
+    return {"loaded": True, "accounts": directory.get("accounts", {}),
+            "password": DEMO_PASSWORD, "directory_refused": directory["refused"],
+            "pupils_and_parents_created": directory["created"],
+            "client_id": SAMPLE_CLIENT_ID, "client_secret": secret}
 
 
 def _write_sample_client(app, secret: str) -> None:
@@ -68,9 +59,9 @@ def describe(result: dict) -> str:
     """Human summary of what load() did."""
     if not result.get("loaded"):
         return "Demo data not loaded: the database already has accounts."
-    lines = [f"Accounts created: {', '.join(result['accounts']) or '(none, already there)'}"]
-    for identifier, password, *_ in DEMO_PEOPLE:
-        lines.append(f"  {identifier} / {password}")
+    lines = ["Sample directory imported (examples/data, fictitious people)."]
+    for role, identifier in result["accounts"].items():
+        lines.append(f"  {role}: {identifier} / {result['password']}")
     lines.append(f"Sample client: {result['client_id']}")
     if result.get("client_secret"):
         lines.append(f"  client_secret: {result['client_secret']} (shown only now)")

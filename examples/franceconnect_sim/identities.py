@@ -2,8 +2,12 @@
 
 The first three people are FranceConnect's own test identities (the local mock
 identity provider's `test`, and the "Démonstration" identity provider's `3_melaine`
-and `testfc1`); the last two are for the school demo (a mother with a usage name,
-a father). Every password is "123", as on FranceConnect's demonstration provider.
+and `testfc1`); `claire` and `pierre` are for the school demo (a mother with a usage
+name, a father); `jean-pierre` is Jean-Pierre MOREAU, a legal representative of the
+sample directory (examples/data: Chloé at the collège des Oliviers, Tom at the école
+Les Mimosas, mobile 07 45 67 89 01) who has not activated his account, for the
+FranceConnect first login of the demo and of the browser tests. Every password is
+"123", as on FranceConnect's demonstration provider.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ PEOPLE: tuple[Person, ...] = (
            "claire.durand@example.fr", preferred_username="DURAND"),
     Person("pierre", "MARTIN", "Pierre", "male", "1980-11-02", "13055", "99100",
            "pierre.martin@example.fr"),
+    # Same birth name and first given name as in the school files (examples/data).
+    Person("jean-pierre", "MOREAU", "Jean-Pierre Marcel", "male", "1979-06-14", "83137",
+           "99100", "jean-pierre.moreau@example.fr"),
 )
 
 #: FranceConnect v2 ("fcp-low") scopes and the claims each one releases.

@@ -148,6 +148,7 @@ def create_app(config_path: str | Path | None = None, base_url: str | None = Non
     )
     app.jinja_env.filters["clock"] = lambda ts: time.strftime("%H:%M:%S", time.localtime(ts))
     app.jinja_env.filters["level_label"] = catalogue.level_label
+    app.jinja_env.globals["level_label"] = catalogue.level_label
     relying = Relying(app, Path(config_path) if config_path else default_config_path())
     store = SessionStore()
     app.extensions["sample_client"] = {"relying": relying, "store": store}

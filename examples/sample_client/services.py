@@ -4,12 +4,17 @@ Claims used (when the provider releases them; every one is optional here):
 
 - `affiliation`: "eleve" or "responsable" (scope `profile`); or, for a client
   registered with the EduConnect compatibility profile, `FrEduCtPersonAffiliation`
-  ("eleve1d", "eleve2d", "resp1d", "resp2d");
-- `children` (scope `children`, parents): a list of objects with `id` (pairwise for
-  this client), `given_name`, `family_name`, `birthdate`, `school_uai`,
-  `school_name`, `level` (MEFSTAT4, e.g. "2111" for 6e) and `degree` ("1d"/"2d");
-- `school` (scope `school`, pupils): the pupil's school (an object, or flat
-  `school_uai` / `school_name` / `level` claims).
+  (["eleve1d"], ["eleve2d"], ["resp1d", "resp2d"]...);
+- `children` (scope `children`, parents): a list of objects with `sub` (the child's
+  own `sub` at this service), `given_name`, `family_name`, `birthdate`, `school_uai`,
+  `school_name`, `level` (MEFSTAT4, e.g. "2111" for 6e; second degree only) and
+  `level_label` (the school's label: "4EME", "2NDE", "CE2"...);
+- `school` (scope `school`, pupils): flat `school_uai`, `school_name`, `academie`,
+  `class`, `level`, `level_label` claims (an object under `school` is read too); with
+  the compatibility profile, `FrEduCtEleveUAI` and `FrEduCtEleveNiveau`.
+
+The stage (école, collège, lycée) comes from the MEFSTAT4 level: 21xx is the collège,
+other 2xxx the lycée; without a level (first degree), from the label or `degree`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,21 @@ LEVEL_LABELS = {
     "2382": "Première professionnelle",
     "2383": "Terminale professionnelle",
 }
+
+
+#: Labels of the school files, as people read them (others are shown as they come).
+LABEL_NAMES = {
+    "6EME": "6e", "5EME": "5e", "4EME": "4e", "3EME": "3e",
+    "2NDE": "Seconde", "1ERE": "Première", "TLE": "Terminale", "TERM": "Terminale",
+    "TERMINALE": "Terminale", "TERMINALE GENERALE": "Terminale générale",
+}
+#: How labels without a level code begin, by stage.
+LABEL_STAGES = (
+    ("ecole", ("PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2", "ULIS ECOLE")),
+    ("college", ("6EME", "5EME", "4EME", "3EME", "SEGPA")),
+    ("lycee", ("2NDE", "1ERE", "TLE", "TERM", "TERMINALE", "CAP", "BAC PRO", "SECONDE",
+               "PREMIERE")),
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,7 @@ class Child:
     school_name: str
     level: str
     degree: str
+    label: str = ""
 
     @property
     def name(self) -> str:
@@ -88,12 +109,12 @@ class Child:
     @property
     def stage(self) -> str | None:
         """"ecole", "college", "lycee" or None when the level is unknown."""
-        return stage(self.level, self.degree)
+        return stage(self.level, self.degree, self.label)
 
     @property
     def level_label(self) -> str:
         """The class, as people name it."""
-        return level_label(self.level, self.degree)
+        return level_label(self.level, self.degree, self.label)
 
     def services(self) -> list[Service]:
         """The procedures a parent can start for this child."""
@@ -123,23 +144,30 @@ def affiliation(userinfo: dict) -> str | None:
     return None
 
 
-def stage(level, degree) -> str | None:
-    """School stage from a MEFSTAT4 level and a degree ("1d" / "2d")."""
+def stage(level, degree=None, label=None) -> str | None:
+    """School stage from a MEFSTAT4 level, else a degree ("1d") or a school label."""
     level = str(level or "").strip()
-    if degree == "1d" or (level[:1] == "1" and len(level) == 4):
-        return "ecole"
-    if level.startswith("21"):
+    if level.startswith("21") and len(level) == 4:
         return "college"
     if level[:1] == "2" and len(level) == 4:
         return "lycee"
+    if degree == "1d" or (level[:1] == "1" and len(level) == 4):
+        return "ecole"
+    text = str(label or "").strip().upper()
+    for name, starts in LABEL_STAGES:
+        if any(text == s or text.startswith(s + " ") for s in starts):
+            return name
     return None
 
 
-def level_label(level, degree=None) -> str:
-    """A readable class name for a level code."""
+def level_label(level, degree=None, label=None) -> str:
+    """A readable class name for a level code (or the school's label)."""
     level = str(level or "").strip()
+    label = str(label or "").strip()
     if level in LEVEL_LABELS:
         return LEVEL_LABELS[level]
+    if label:
+        return LABEL_NAMES.get(label.upper(), label)
     names = {"ecole": "École", "college": "Collège", "lycee": "Lycée"}
     found = stage(level, degree)
     if found and level:
@@ -164,10 +192,11 @@ def children(userinfo: dict) -> list[Child]:
             return str(value) if isinstance(value, (str, int)) else ""
 
         found.append(Child(
-            id=text("id") or text("sub") or str(index + 1),
+            id=text("sub") or text("id") or str(index + 1),
             given_name=text("given_name"), family_name=text("family_name"),
             birthdate=text("birthdate"), school_uai=text("school_uai"),
             school_name=text("school_name"), level=text("level"), degree=text("degree"),
+            label=text("level_label"),
         ))
     return found
 
@@ -181,6 +210,8 @@ def school(userinfo: dict) -> dict:
     elif isinstance(value, str) and value:
         result["name"] = value
     for key, target in (("school_uai", "uai"), ("school_name", "name"), ("level", "level"),
+                        ("level_label", "label"), ("class", "class"),
+                        ("academie", "academie"), ("degree", "degree"),
                         ("FrEduCtEleveUAI", "uai"), ("FrEduCtEleveNiveau", "level")):
         item = userinfo.get(key)
         if isinstance(item, (str, int)) and str(item) and target not in result:

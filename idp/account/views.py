@@ -28,18 +28,7 @@ from idp.web import render_error
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
 
-NOT_SENT = {
-    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
-                "dans {wait} secondes.",
-    "daily_limit": "Trop de codes ont été envoyés à ce numéro aujourd'hui. Réessayez demain.",
-    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
-}
 UNCHANGED = "Choisissez un mot de passe différent de l'actuel."
-CODE_ERRORS = {
-    "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
-    "expired": "Ce code a expiré. Demandez un nouveau code.",
-    "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
-}
 
 
 def _session_required(view):
@@ -173,7 +162,7 @@ def phone(sso):
                 flow_id = service.start_phone_change(provider(), account, number)
             except CodeNotSent as exc:
                 db.session.commit()
-                errors["mobile"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+                errors["mobile"] = exc.message
                 status = 503 if exc.reason == "gateway" else 429
             else:
                 db.session.commit()
@@ -199,7 +188,7 @@ def phone_code(sso):
             service.resend_phone_code(provider(), flow_id, data)
             notice = "Un nouveau code vous a été envoyé."
         except CodeNotSent as exc:
-            errors["code"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+            errors["code"] = exc.message
             status = 503 if exc.reason == "gateway" else 429
         db.session.commit()
     elif request.method == "POST":
@@ -209,7 +198,7 @@ def phone_code(sso):
         if result.ok:
             flash("Votre numéro de téléphone portable est modifié.", "success")
             return after_response(redirect(url_for("account.home")), outcome.later)
-        errors["code"] = CODE_ERRORS[result.outcome].format(tries=result.tries_left)
+        errors["code"] = result.message
         status = 401
     return render_template("account/phone_code.html", flow_id=flow_id, errors=errors,
                            notice=notice, phone=service.mask_phone(data["phone"])), status

@@ -35,18 +35,6 @@ MISMATCH = (
     "donnés à l'établissement de votre enfant. Si le problème persiste, contactez "
     "l'établissement."
 )
-NOT_SENT = {
-    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
-                "dans {wait} secondes.",
-    "daily_limit": "Vous avez demandé trop de codes aujourd'hui. Réessayez demain ou "
-                   "contactez l'établissement de votre enfant.",
-    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
-}
-CODE_ERRORS = {
-    "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
-    "expired": "Ce code a expiré. Demandez un nouveau code.",
-    "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
-}
 
 
 def _codes() -> PhoneCodes:
@@ -145,7 +133,7 @@ def parent_identify():
                     _codes().send(data, phone, "activation_code")
                 except CodeNotSent as exc:
                     db.session.rollback()
-                    errors["mobile"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+                    errors["mobile"] = exc.message
                     status = 503 if exc.reason == "gateway" else 429
                 else:
                     flow_id = provider().flows.create(service.PARENT_FLOW, data)
@@ -169,7 +157,7 @@ def parent_code():
             notice = "Un nouveau code vous a été envoyé."
             _save(flow_id, service.PARENT_FLOW, data)
         except CodeNotSent as exc:
-            errors["code"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+            errors["code"] = exc.message
             status = 429 if exc.reason != "gateway" else 503
     elif request.method == "POST":
         result = _codes().check(data, request.form.get("code", ""))
@@ -183,7 +171,7 @@ def parent_code():
             if data["existing"]:
                 return redirect(url_for("activation.parent_existing", f=flow_id))
             return redirect(url_for("activation.parent_children", f=flow_id))
-        errors["code"] = CODE_ERRORS[result.outcome].format(tries=result.tries_left)
+        errors["code"] = result.message
         status = 401
         _save(flow_id, service.PARENT_FLOW, data)
     masked = data["phone"][:-8] + " •• •• " + data["phone"][-4:-2] + " " + data["phone"][-2:]
@@ -211,6 +199,18 @@ def parent_children():
                           "activation/parent_children.html", step=3, total=5)
 
 
+def _birthdate_mismatch(flow_id, kind, data, account, final_message):
+    """Count a wrong birth date; after too many, end the flow and return the page."""
+    data["birth_tries"] = data.get("birth_tries", 0) + 1
+    audit.record("activation.birthdate_mismatch", account=account, tries=data["birth_tries"])
+    if data["birth_tries"] >= service.MAX_BIRTHDATE_TRIES:
+        provider().flows.delete(flow_id)
+        db.session.commit()
+        return render_error(403, "Activation impossible", final_message)
+    _save(flow_id, kind, data)
+    return None
+
+
 def _children_step(kind, next_endpoint, template, step, total):
     flow_id, data = _load(kind)
     if data is None or not data.get("account_id"):
@@ -228,18 +228,12 @@ def _children_step(kind, next_endpoint, template, step, total):
             data["step"] = "password" if kind == service.PARENT_FLOW else "email"
             _save(flow_id, kind, data)
             return redirect(url_for(next_endpoint, f=flow_id))
-        data["birth_tries"] = data.get("birth_tries", 0) + 1
-        audit.record("activation.birthdate_mismatch", account=account,
-                     tries=data["birth_tries"])
-        if data["birth_tries"] >= service.MAX_BIRTHDATE_TRIES:
-            provider().flows.delete(flow_id)
-            db.session.commit()
-            return render_error(
-                403, "Activation impossible",
-                "Les dates de naissance saisies ne correspondent pas à celles connues des "
-                "établissements. Contactez l'établissement de votre enfant.",
-            )
-        _save(flow_id, kind, data)
+        ended = _birthdate_mismatch(
+            flow_id, kind, data, account,
+            "Les dates de naissance saisies ne correspondent pas à celles connues des "
+            "établissements. Contactez l'établissement de votre enfant.")
+        if ended is not None:
+            return ended
         errors = {f"birthdate-{pid}": message for pid, message in wrong.items()}
         status = 422
     return render_template(template, flow_id=flow_id, pupils=pupils, answers=answers,
@@ -321,16 +315,12 @@ def account_identity():
             data["step"] = "email"
             _save(flow_id, service.ACCOUNT_FLOW, data)
             return redirect(url_for("activation.account_email", f=flow_id))
-        data["birth_tries"] = data.get("birth_tries", 0) + 1
-        audit.record("activation.birthdate_mismatch", account=account,
-                     tries=data["birth_tries"])
-        if data["birth_tries"] >= service.MAX_BIRTHDATE_TRIES:
-            provider().flows.delete(flow_id)
-            db.session.commit()
-            return render_error(403, "Activation impossible",
-                                "La date de naissance saisie ne correspond pas. Adressez-vous "
-                                "à votre établissement.")
-        _save(flow_id, service.ACCOUNT_FLOW, data)
+        ended = _birthdate_mismatch(
+            flow_id, service.ACCOUNT_FLOW, data, account,
+            "La date de naissance saisie ne correspond pas. Adressez-vous à votre "
+            "établissement.")
+        if ended is not None:
+            return ended
         errors["birthdate"] = ("Saisissez la date au format JJ/MM/AAAA." if given is None
                                else "La date de naissance ne correspond pas à celle connue "
                                     "de l'établissement.")

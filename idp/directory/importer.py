@@ -52,6 +52,7 @@ from idp.directory.records import PersonRecord
 from idp.directory.records import Problem
 from idp.directory.records import PupilRecord
 from idp.directory.sql import chunks
+from idp.directory.sql import insert_ids
 from idp.directory.sql import insert_ignore
 from idp.extensions import db
 from idp.models import Account
@@ -280,18 +281,6 @@ class _Job:
                 .values(updated_at=self.now, **changes)
             )
         return row.id
-
-
-def ids_by(conn, key_column, keys: list) -> dict:
-    """Map unique keys to row ids, for rows just inserted.
-
-    Cheaper than RETURNING, which SQLite can only order by running one INSERT per row.
-    """
-    found = {}
-    id_column = key_column.table.c.id
-    for chunk in chunks(keys):
-        found.update(conn.execute(select(key_column, id_column).where(key_column.in_(chunk))).all())
-    return found
 
 
 def ensure_academie(conn, code: str | None) -> int | None:
@@ -542,10 +531,8 @@ class _PupilsJob(_Job):
             "email_verified": False, "phone_number": None, "phone_number_verified": False,
             "failed_logins": 0, "security_stamp": 0,
         } for identifier, (given, family), r in zip(issued, names, records, strict=True)]
-        self.conn.execute(
-            insert(accounts_t).values(created_at=func.now(), updated_at=func.now()), rows
-        )
-        by_identifier = ids_by(self.conn, accounts_t.c.identifier, issued)
+        by_identifier = insert_ids(self.conn, accounts_t, rows, "identifier",
+                                   created_at=func.now(), updated_at=func.now())
         ids = [by_identifier[identifier] for identifier in issued]
         identifiers.record_issued_accounts(self.conn, ids)
         self.accounts_created += len(ids)
@@ -557,10 +544,8 @@ class _PupilsJob(_Job):
         for (r, values), account_id in zip(creates, account_ids, strict=True):
             left_at = self.now if self._has_left(r) else None
             rows.append({"ine": r.ine, "account_id": account_id, "left_at": left_at, **values})
-        self.conn.execute(
-            insert(pupils_t).values(created_at=func.now(), updated_at=func.now()), rows
-        )
-        ids = ids_by(self.conn, pupils_t.c.ine, [row["ine"] for row in rows]).values()
+        ids = insert_ids(self.conn, pupils_t, rows, "ine", created_at=func.now(),
+                         updated_at=func.now()).values()
         self.seen.update(ids)
         self.created.update(ids)
 
@@ -717,13 +702,10 @@ class _PeopleJob(_Job):
             ).all())
             missing = [k for k in chunk if k not in found]
             if missing:
-                insert_ignore(self.conn, identities_t, [{"key": k} for k in missing], ["key"],
-                              created_at=func.now())
+                # Ignoring collisions: another import may create the same parent meanwhile.
+                found.update(insert_ids(self.conn, identities_t, [{"key": k} for k in missing],
+                                        "key", ignore=True, created_at=func.now()))
                 self.identities_created += len(missing)
-                found.update(self.conn.execute(
-                    select(identities_t.c.key, identities_t.c.id)
-                    .where(identities_t.c.key.in_(missing))
-                ).all())
         return found
 
     def _flush_people(self, batch: list[PersonRecord]) -> None:
@@ -769,11 +751,8 @@ class _PeopleJob(_Job):
                     self.touched_identities.add(row.identity_id)
                 updates.append({"b_id": row.id, **{f"b_{f}": values[f] for f in _PERSON_FIELDS}})
         if inserts:
-            self.conn.execute(
-                insert(reps_t).values(created_at=func.now(), updated_at=func.now()),
-                [values for _, values in inserts],
-            )
-            ids = ids_by(self.conn, reps_t.c.source_key, [v["source_key"] for _, v in inserts])
+            ids = insert_ids(self.conn, reps_t, [values for _, values in inserts], "source_key",
+                             created_at=func.now(), updated_at=func.now())
             for sid, values in inserts:
                 rep_id = ids[values["source_key"]]
                 self.person_ids[sid] = rep_id

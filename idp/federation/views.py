@@ -39,12 +39,6 @@ bp = Blueprint("federation", __name__, url_prefix="/federation/franceconnect")
 
 LOGIN_FLOW = "fc-login"
 LINK_FLOW = "fc-identification"
-NOT_SENT = {
-    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
-                "dans {wait} secondes.",
-    "daily_limit": "Vous avez demandé trop de codes aujourd'hui. Réessayez demain.",
-    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
-}
 
 
 def _unavailable(authorize=None):
@@ -222,7 +216,7 @@ def identify():
                     data, phone, "activation_code")
             except CodeNotSent as exc:
                 db.session.rollback()
-                errors["mobile"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+                errors["mobile"] = exc.message
                 status = 503 if exc.reason == "gateway" else 429
             else:
                 provider().flows.update(flow_id, LINK_FLOW, data)
@@ -246,7 +240,7 @@ def code():
         try:
             codes.send(data, data["phone"], "activation_code")
         except CodeNotSent as exc:
-            errors["code"] = NOT_SENT[exc.reason].format(wait=exc.wait)
+            errors["code"] = exc.message
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
     elif request.method == "POST":
@@ -259,12 +253,7 @@ def code():
             audit.record("federation.phone_verified", account=account)
             db.session.commit()
             return redirect(url_for("federation.children", f=flow_id))
-        errors["code"] = {
-            "wrong": f"Le code saisi est incorrect. Il vous reste {result.tries_left} "
-                     "essai(s).",
-            "expired": "Ce code a expiré. Demandez un nouveau code.",
-            "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
-        }[result.outcome]
+        errors["code"] = result.message
         status = 401
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()

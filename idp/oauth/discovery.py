@@ -35,7 +35,7 @@ def metadata() -> dict:
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "PS256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
         "revocation_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": [
             m for m in ALL_AUTH_METHODS if m != "none"

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from datetime import timedelta
 
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -28,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from idp.activation import service as activation
-from idp.admin.distribution import provisional_password
+from idp.admin import distribution
 from idp.directory import family
 from idp.directory.models import ParentIdentity
 from idp.directory.models import Pupil
@@ -706,22 +705,11 @@ def reset_child_password(provider, parent: Account,
         audit.record("account.child_reset_refused", account=parent, pupil_id=pupil_id)
         raise RecoveryError("Vous ne pouvez pas réinitialiser le mot de passe de cet élève.")
     account = child.account
-    password = provisional_password()
-    now = utcnow()
-    expires_at = now + timedelta(days=provider.config["PROVISIONAL_PASSWORD_DAYS"])
-    account.password_hash = provider.passwords.hash(password)
-    account.password_changed_at = now
-    account.status = "provisional"
-    account.provisional_expires_at = expires_at
-    account.failed_logins = 0
-    account.locked_until = None
-    account.security_stamp = (account.security_stamp or 0) + 1
-    revoked = tokens.revoke_account(account.id)
-    audit.record("account.child_password_reset", account=account, by=parent.identifier,
-                 parent_id=parent.id, pupil_id=pupil_id, tokens_revoked=revoked,
-                 expires_at=expires_at.isoformat())
+    # The same provisional password a school would distribute: the child then chooses
+    # their own at the next login. Sessions end and services are told.
+    password, expires_at = distribution.issue(provider, account, by=parent.identifier,
+                                              event="account.child_password_reset")
     db.session.commit()
-    end_sessions(account, reason="password_reset")
     return account.identifier, password, expires_at
 
 

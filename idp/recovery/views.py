@@ -32,11 +32,6 @@ bp = Blueprint("recovery", __name__, url_prefix="/recuperation")
 
 FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LIMITED = "Vous avez fait trop de demandes. Pour votre sécurité, réessayez dans une heure."
-CODE_ERRORS = {
-    "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
-    "expired": "Ce code a expiré. Demandez un nouveau code.",
-    "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
-}
 RESEND_REFUSED = {
     "too_soon": "Vous pourrez demander un nouveau code dans {wait} secondes.",
     "too_many": "Vous avez demandé trop de codes. Recommencez plus tard depuis la page de "
@@ -245,7 +240,7 @@ def password_code():
         db.session.commit()
         if result.ok:
             return redirect(url_for("recovery.password_new", f=flow_id))
-        errors["code"] = CODE_ERRORS[result.outcome].format(tries=result.tries_left)
+        errors["code"] = result.message
         status = 401
     page = render_template("recovery/password_code.html", flow_id=flow_id, errors=errors,
                            notice=notice, phone=service.mask_phone(data["phone"]))

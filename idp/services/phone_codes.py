@@ -23,6 +23,22 @@ DAILY_LIMIT = 5
 DAY = 86400
 
 
+#: What people are told when no code could be sent, by CodeNotSent.reason.
+NOT_SENT_MESSAGES = {
+    "too_soon": "Un code vient de vous être envoyé. Vous pourrez en demander un nouveau "
+                "dans {wait} secondes.",
+    "daily_limit": "Trop de codes ont été envoyés à ce numéro aujourd'hui. Réessayez demain "
+                   "ou contactez l'établissement de votre enfant.",
+    "gateway": "L'envoi du SMS a échoué. Réessayez dans quelques instants.",
+}
+#: What people are told when a typed code is refused, by CheckResult.outcome.
+CHECK_MESSAGES = {
+    "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
+    "expired": "Ce code a expiré. Demandez un nouveau code.",
+    "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
+}
+
+
 @dataclass
 class CheckResult:
     """The outcome of a code check: ok, wrong (tries left), expired, exhausted."""
@@ -35,6 +51,11 @@ class CheckResult:
         """Tell whether the code was right."""
         return self.outcome == "ok"
 
+    @property
+    def message(self) -> str:
+        """The French explanation of a refusal."""
+        return CHECK_MESSAGES[self.outcome].format(tries=self.tries_left)
+
 
 class CodeNotSent(Exception):
     """No code was sent: too soon, daily limit reached, or the gateway failed."""
@@ -43,6 +64,11 @@ class CodeNotSent(Exception):
         super().__init__(reason)
         self.reason = reason
         self.wait = wait
+
+    @property
+    def message(self) -> str:
+        """The French explanation for the person."""
+        return NOT_SENT_MESSAGES[self.reason].format(wait=self.wait)
 
 
 class PhoneCodes:

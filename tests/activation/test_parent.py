@@ -122,7 +122,7 @@ def test_resend_waits_60_seconds_and_at_most_5_sms_a_day(client, family, outbox,
                                                             {"action": "resend"}).text
     now[0] += 61
     limited = submit(client, url, {"action": "resend"})
-    assert "trop de codes aujourd&#39;hui" in limited.text
+    assert "Trop de codes ont été envoyés à ce numéro" in limited.text
     assert len(outbox.all()) == 5
 
 

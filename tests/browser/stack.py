@@ -1,11 +1,14 @@
-"""The provider and the demo clients as real processes, for the browser tests and
-for `scripts/screenshots.py`.
+"""The provider, the FranceConnect simulator and the demo clients as real processes,
+for the browser tests and for `scripts/screenshots.py`.
 
-The `idp` CLI migrates a temporary SQLite database and loads the demo people;
-gunicorn serves the provider on a free port of 127.0.0.1; each demo client
-(examples/sample_client) is registered with `idp --json clients add` for its own
-port and started with its registration file. Nothing here imports the provider:
-it is driven from outside, as in production.
+The `idp` CLI migrates a temporary SQLite database and loads the demo data (the
+fictitious school directory of examples/data, with the activated demo family);
+gunicorn serves the provider on a free port of 127.0.0.1, configured to log in with
+FranceConnect through the simulator (examples/franceconnect_sim) on another free
+port; each demo client (examples/sample_client) is registered with
+`idp --json clients add` for its own port and started with its registration file.
+Messages (SMS, e-mail) land as JSON files in the outbox, read by `Stack.messages`.
+Nothing here imports the provider: it is driven from outside, as in production.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -30,11 +34,16 @@ VENV_BIN = Path(sys.executable).parent
 IDP = str(VENV_BIN / "idp") if (VENV_BIN / "idp").exists() else str(ROOT / ".venv/bin/idp")
 STARTUP_TIMEOUT = 30.0
 
-#: The demo people `idp demo load` creates (idp/demo.py).
-PARENT = ("c.durand", "Demo-Parent-2026")
-PUPIL = ("e.durand3", "Demo-Eleve-2026")
+#: The demo people `idp demo load` activates (idp/demo.py, idp/directory/examples.py):
+#: Sophie LEGRAND, mother of Jade (collège), Noah (lycée) and Lina (école), and Jade.
+PARENT = ("s.legrand1", "Demo-EduConnect-2026")
+PUPIL = ("j.legrand1", "Demo-EduConnect-2026")
 #: What the demo clients are registered for, within what the provider offers.
 WANTED_SCOPES = ["openid", "profile", "email", "phone", "school", "children"]
+#: The provider's registration at the FranceConnect simulator (test values).
+FC_CLIENT_ID = "idp-browser-tests"
+#: What answers once the simulator is up (it has no /healthz).
+FC_HEALTH = "/api/v2/.well-known/openid-configuration"
 
 
 def _die_with_parent() -> None:
@@ -62,6 +71,7 @@ class Process:
     base_url: str
     proc: subprocess.Popen
     log_path: Path
+    health: str = "/healthz"
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's log, for failure messages."""
@@ -98,23 +108,40 @@ class SampleClient:
 
 @dataclass
 class Stack:
-    """The provider and the demo clients of one test session."""
+    """The provider, the FranceConnect simulator and the demo clients of one session."""
 
     workdir: Path
     provider: Process | None = None
+    franceconnect: Process | None = None
     env: dict = field(default_factory=dict)
     clients: dict[str, SampleClient] = field(default_factory=dict)
     scopes: list[str] = field(default_factory=list)
+    #: Provisional passwords given at start-up (identifier -> password), see start().
+    provisional: dict[str, str] = field(default_factory=dict)
+    _port: int = 0
 
     @property
     def issuer(self) -> str:
         """The provider's issuer (its base URL)."""
-        return self.provider.base_url
+        return self.provider.base_url if self.provider else f"http://127.0.0.1:{self._port}"
 
-    def start_provider(self) -> None:
-        """Migrate, load the demo, serve with gunicorn; wait until healthy."""
-        port = free_port()
-        issuer = f"http://127.0.0.1:{port}"
+    @property
+    def fc_issuer(self) -> str | None:
+        """The FranceConnect simulator's issuer, when it runs."""
+        return self.franceconnect.base_url + "/api/v2" if self.franceconnect else None
+
+    @property
+    def outbox(self) -> Path:
+        """Where the provider writes the SMS and e-mails it sends (one JSON file each)."""
+        return Path(self.env["IDP_VAR_DIR"]) / "outbox"
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def prepare(self, franceconnect: bool = True) -> None:
+        """Choose the ports, start the FranceConnect simulator (in the background),
+        migrate the database and load the demo data."""
+        self._port = free_port()
+        issuer = self.issuer
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("IDP_", "SAMPLE_CLIENT_"))
                and k.upper() not in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
@@ -126,23 +153,116 @@ class Stack:
             "IDP_VAR_DIR": str(self.workdir / "var"),
             "IDP_PAIRWISE_SALT": secrets.token_urlsafe(16),
             "IDP_LOG_LEVEL": "WARNING",
+            # Every journey logs in from 127.0.0.1: the per-address login limit is
+            # tested elsewhere (tests/auth), not here.
+            "IDP_RATELIMIT_LOGIN_PER_IP": "1000",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
             "PYTHONUNBUFFERED": "1",
         })
+        if franceconnect:
+            fc_port = free_port()
+            fc_base = f"http://127.0.0.1:{fc_port}"
+            fc_secret = secrets.token_urlsafe(24)
+            env.update({"IDP_FC_ISSUER": f"{fc_base}/api/v2", "IDP_FC_CLIENT_ID": FC_CLIENT_ID,
+                        "IDP_FC_CLIENT_SECRET": fc_secret})
+            # A development tool: it gets none of the provider's settings.
+            sim_env = {k: v for k, v in env.items() if not k.startswith("IDP_")}
+            self.franceconnect = self._spawn(
+                "franceconnect", fc_base,
+                [sys.executable, "-m", "examples.franceconnect_sim", "--port", str(fc_port),
+                 "--issuer", f"{fc_base}/api/v2", "--client-id", FC_CLIENT_ID,
+                 "--client-secret", fc_secret,
+                 "--redirect-uri", f"{issuer}/federation/franceconnect/retour",
+                 "--post-logout-redirect-uri",
+                 f"{issuer}/federation/franceconnect/deconnexion"],
+                sim_env, wait=False, health=FC_HEALTH,
+            )
         self.env = env
         self.idp("db", "upgrade")
         self.idp("demo", "load")  # also creates the signing keys, before the workers fork
+
+    def serve(self) -> None:
+        """Serve the provider with gunicorn; wait until it and the simulator answer."""
         self.provider = self._spawn(
-            "provider", issuer,
+            "provider", self.issuer,
             [sys.executable, "-m", "gunicorn", "idp.wsgi:app",
-             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+             "--bind", f"127.0.0.1:{self._port}", "--workers", "2", "--threads", "4",
              "--graceful-timeout", "2", "--error-logfile", "-", "--no-control-socket"],
-            env,
+            self.env,
         )
-        discovery = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=5).json()
+        if self.franceconnect is not None:
+            _wait_healthy(self.franceconnect)
+        discovery = requests.get(f"{self.issuer}/.well-known/openid-configuration",
+                                 timeout=5).json()
         offered = discovery.get("scopes_supported") or []
         self.scopes = [s for s in WANTED_SCOPES if s in offered]
+        missing = sorted(set(WANTED_SCOPES) - set(offered))
+        if missing:
+            raise RuntimeError(f"the provider does not offer the scopes {missing}")
+
+    def start_provider(self, franceconnect: bool = True) -> None:
+        """prepare() then serve()."""
+        self.prepare(franceconnect)
+        self.serve()
+
+    def register_clients(self, names: dict[str, str]) -> dict[str, subprocess.Popen]:
+        """Start registering demo clients (key -> service name), each for a free port,
+        with `idp --json clients add`, side by side; finish with start_clients()."""
+        ports = {key: free_port() for key in names}
+        pending = {}
+        for key, name in names.items():
+            base = f"http://127.0.0.1:{ports[key]}"
+            proc = subprocess.Popen(  # noqa: S603 - our own command line
+                [IDP, "--json", "clients", "add", "--name", name,
+                 "--redirect-uri", f"{base}/callback",
+                 "--post-logout-redirect-uri", f"{base}/",
+                 "--backchannel-logout-uri", f"{base}/backchannel-logout",
+                 "--scope", " ".join(WANTED_SCOPES)],
+                env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True,
+            )
+            proc.port = ports[key]
+            pending[key] = proc
+        return pending
+
+    def start_clients(self, names: dict[str, str],
+                      pending: dict[str, subprocess.Popen] | None = None) -> None:
+        """Register (unless register_clients() did) and start the demo clients."""
+        pending = pending or self.register_clients(names)
+        registrations = {}
+        for key, proc in pending.items():
+            out, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                raise RuntimeError(f"idp clients add failed ({proc.returncode}):\n{out}\n{err}")
+            registrations[key] = json.loads(out)
+        for key, name in names.items():
+            port = pending[key].port
+            config = self.workdir / f"sample_client_{key}.json"
+            config.write_text(json.dumps({
+                "issuer": self.issuer, "client_id": registrations[key]["client_id"],
+                "client_secret": registrations[key]["client_secret"], "service_name": name,
+            }))
+            env = {k: v for k, v in self.env.items() if not k.startswith("IDP_")}
+            env["SAMPLE_CLIENT_CONFIG"] = str(config)
+            process = self._spawn(
+                f"client-{key}", f"http://127.0.0.1:{port}",
+                [sys.executable, "-m", "examples.sample_client", "--port", str(port)],
+                env, wait=False,
+            )
+            self.clients[key] = SampleClient(name, registrations[key]["client_id"], process)
+        for key in names:
+            _wait_healthy(self.clients[key].process)
+
+    def stop(self) -> None:
+        """Stop every process, the clients first."""
+        for client in self.clients.values():
+            client.process.terminate()
+        for process in (self.provider, self.franceconnect):
+            if process is not None:
+                process.terminate()
+
+    # -- the command line and the outbox ------------------------------------------------
 
     def idp(self, *args: str) -> str:
         """Run the `idp` command line against this stack's database."""
@@ -155,55 +275,58 @@ class Stack:
                                f"{result.stdout}\n{result.stderr}")
         return result.stdout
 
-    def start_clients(self, names: dict[str, str]) -> None:
-        """Register demo clients (key -> service name), each for a free port, and start
-        them; the registrations, then the start-ups, run side by side."""
-        ports = {key: free_port() for key in names}
-        bases = {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
-        pending = {
-            key: subprocess.Popen(  # noqa: S603 - our own command line
-                [IDP, "--json", "clients", "add", "--name", name,
-                 "--redirect-uri", f"{bases[key]}/callback",
-                 "--post-logout-redirect-uri", f"{bases[key]}/",
-                 "--backchannel-logout-uri", f"{bases[key]}/backchannel-logout",
-                 "--scope", " ".join(self.scopes)],
-                env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True,
-            )
-            for key, name in names.items()
-        }
-        registrations = {}
-        for key, proc in pending.items():
-            out, err = proc.communicate(timeout=60)
-            if proc.returncode != 0:
-                raise RuntimeError(f"idp clients add failed ({proc.returncode}):\n{out}\n{err}")
-            registrations[key] = json.loads(out)
-        for key, name in names.items():
-            config = self.workdir / f"sample_client_{key}.json"
-            config.write_text(json.dumps({
-                "issuer": self.issuer, "client_id": registrations[key]["client_id"],
-                "client_secret": registrations[key]["client_secret"], "service_name": name,
-            }))
-            env = {k: v for k, v in self.env.items() if not k.startswith("IDP_")}
-            env["SAMPLE_CLIENT_CONFIG"] = str(config)
-            process = self._spawn(
-                f"client-{key}", bases[key],
-                [sys.executable, "-m", "examples.sample_client", "--port", str(ports[key])],
-                env, wait=False,
-            )
-            self.clients[key] = SampleClient(name, registrations[key]["client_id"], process)
-        for key in names:
-            _wait_healthy(self.clients[key].process)
+    def idp_json(self, *args: str):
+        """Run `idp --json ...` and return its parsed output."""
+        return json.loads(self.idp("--json", *args))
 
-    def stop(self) -> None:
-        """Stop every process, the clients first."""
-        for client in self.clients.values():
-            client.process.terminate()
-        if self.provider is not None:
-            self.provider.terminate()
+    def reset_password(self, identifier: str) -> str:
+        """Give an account a new provisional password, as its school does
+        (`idp --json accounts reset`), and return it."""
+        return self.idp_json("accounts", "reset", identifier)["password"]
+
+    def messages(self, since: float = 0.0, to: str | None = None,
+                 kind: str | None = None) -> list[dict]:
+        """The outbox's messages sent at or after `since` (a time.time()), oldest first,
+        optionally only those to one number or address, or of one kind
+        (`activation_code`, `recovery_code`, `recovery_identifier`...)."""
+        found = []
+        if not self.outbox.is_dir():
+            return found
+        for path in sorted(self.outbox.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if data.get("sent_at", 0) < since or (to and data.get("to") != to) \
+                    or (kind and data.get("kind") != kind):
+                continue
+            found.append(data)
+        return found
+
+    def wait_for_message(self, since: float, to: str | None = None, kind: str | None = None,
+                         timeout: float = 10.0) -> dict:
+        """The latest matching message sent after `since`, waiting for it (recovery
+        messages leave only once the page has been answered)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.messages(since, to, kind)
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no {kind or 'message'} to {to or 'anyone'} in {self.outbox} after "
+                    f"{timeout}s; the last ones: {self.messages()[-3:]}")
+            time.sleep(0.05)
+
+    def sms_code(self, since: float, to: str, kind: str = "activation_code") -> str:
+        """The 6-digit code of the latest SMS of that kind sent to a number."""
+        body = self.wait_for_message(since, to, kind)["body"]
+        match = re.search(r"\b(\d{6})\b", body)
+        assert match, f"no code in the SMS {body!r}"
+        return match.group(1)
 
     def _spawn(self, name: str, base_url: str, args: list[str], env: dict,
-               wait: bool = True) -> Process:
+               wait: bool = True, health: str = "/healthz") -> Process:
         log_path = self.workdir / f"{name}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
@@ -211,7 +334,7 @@ class Stack:
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-        process = Process(name, base_url, proc, log_path)
+        process = Process(name, base_url, proc, log_path, health)
         if not wait:
             return process
         try:
@@ -232,7 +355,7 @@ def _wait_healthy(process: Process) -> None:
             raise RuntimeError(f"{process.name} exited with {process.proc.returncode}:\n"
                                f"{process.log_tail()}")
         try:
-            response = session.get(f"{process.base_url}/healthz", timeout=2)
+            response = session.get(f"{process.base_url}{process.health}", timeout=2)
             if response.status_code == 200:
                 return
             last = f"HTTP {response.status_code}"
@@ -243,13 +366,34 @@ def _wait_healthy(process: Process) -> None:
                        f"{process.log_tail()}")
 
 
-def start(workdir: Path) -> Stack:
-    """The provider plus two demo clients: "main" and "second" (for SSO)."""
+#: The demo clients of the browser tests.
+CLIENTS = {"main": "Scolarité Services (démo)", "second": "Cantine en ligne (démo)"}
+
+
+def start(workdir: Path, clients: dict[str, str] | None = None,
+          provisional: tuple[str, ...] = ()) -> Stack:
+    """The provider with the FranceConnect simulator, plus demo clients (by default
+    "main", and "second" for SSO); `provisional` names accounts given a provisional
+    password at start-up (`stack.provisional`), as their school would. The `idp`
+    commands after the demo load run side by side with the provider's start-up."""
     stack = Stack(workdir)
+    clients = CLIENTS if clients is None else clients
     try:
-        stack.start_provider()
-        stack.start_clients({"main": "Scolarité Services (démo)",
-                             "second": "Cantine en ligne (démo)"})
+        stack.prepare()
+        pending = stack.register_clients(clients)
+        resets = {
+            identifier: subprocess.Popen(  # noqa: S603 - our own command line
+                [IDP, "--json", "accounts", "reset", identifier], env=stack.env, cwd=ROOT,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for identifier in provisional
+        }
+        stack.serve()
+        stack.start_clients(clients, pending)
+        for identifier, proc in resets.items():
+            out, err = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                raise RuntimeError(f"idp accounts reset {identifier} failed:\n{out}\n{err}")
+            stack.provisional[identifier] = json.loads(out)["password"]
     except BaseException:
         stack.stop()
         raise

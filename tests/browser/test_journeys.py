@@ -75,7 +75,7 @@ def test_parent_logs_in_and_sees_mes_services(page, axe, stack):
     for claim in ('"nonce"', '"sid"', '"at_hash"', '"alg": "RS256"', '"kid"'):
         assert claim in id_token
     userinfo = page.locator("pre.sc-json").nth(1).inner_text()
-    assert '"preferred_username": "c.durand"' in userinfo
+    assert '"preferred_username": "s.legrand1"' in userinfo
     axe.check(page, f"{main.name}: mes services")
 
     children = page.locator(".sc-children a")

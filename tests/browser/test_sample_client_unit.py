@@ -146,39 +146,64 @@ def test_alg_none_is_never_accepted(keys):
 # -- what "Mes services" shows ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("level, degree, stage, label", [
-    ("2111", "2d", "college", "6e"),
-    ("2116", "2d", "college", "3e"),
-    ("2211", "2d", "lycee", "Seconde générale et technologique"),
-    ("2382", "2d", "lycee", "Première professionnelle"),
-    ("2251", "2d", "lycee", "Lycée (niveau 2251)"),
-    ("", "1d", "ecole", "École"),
-    ("9999", "", None, "Niveau 9999"),
-    ("", "", None, "Niveau non communiqué"),
+@pytest.mark.parametrize("level, degree, school_label, stage, label", [
+    ("2111", "2d", "", "college", "6e"),
+    ("2116", "2d", "", "college", "3e"),
+    ("2115", "", "4EME", "college", "4e"),
+    ("2211", "2d", "", "lycee", "Seconde générale et technologique"),
+    ("2211", "", "2NDE", "lycee", "Seconde générale et technologique"),
+    ("2382", "2d", "", "lycee", "Première professionnelle"),
+    ("2251", "2d", "", "lycee", "Lycée (niveau 2251)"),
+    ("2251", "", "1ERE STMG", "lycee", "1ERE STMG"),
+    ("", "1d", "", "ecole", "École"),
+    # First degree: no MEFSTAT4 in the `children` claim, only the school's label.
+    ("", "", "CE2", "ecole", "CE2"),
+    ("", "", "CM2", "ecole", "CM2"),
+    ("", "", "TERMINALE GENERALE", "lycee", "Terminale générale"),
+    ("9999", "", "", None, "Niveau 9999"),
+    ("", "", "", None, "Niveau non communiqué"),
 ])
-def test_levels(level, degree, stage, label):
-    assert services.stage(level, degree) == stage
-    assert services.level_label(level, degree) == label
+def test_levels(level, degree, school_label, stage, label):
+    assert services.stage(level, degree, school_label) == stage
+    assert services.level_label(level, degree, school_label) == label
+
+
+#: The `children` claim as the provider releases it (idp/directory/claims.py).
+CHILDREN = [
+    {"sub": "s-noah", "given_name": "Noah", "family_name": "LEGRAND",
+     "birthdate": "2009-04-18", "level": "2211", "level_label": "2NDE",
+     "school_name": "Lycée Les Calanques", "school_uai": "0130902K"},
+    {"sub": "s-jade", "given_name": "Jade", "family_name": "LEGRAND",
+     "birthdate": "2012-03-12", "level": "2115", "level_label": "4EME",
+     "school_name": "Collège des Oliviers", "school_uai": "0830901D"},
+    {"sub": "s-lina", "given_name": "Lina", "family_name": "LEGRAND",
+     "birthdate": "2016-02-14", "level_label": "CE2",
+     "school_name": "École élémentaire Les Mimosas", "school_uai": "0061903L"},
+]
 
 
 def test_a_parent_sees_bourse_de_college_or_de_lycee_by_level():
-    info = {"affiliation": "responsable", "children": [
-        {"id": "c1", "given_name": "Enora", "family_name": "DURAND", "level": "2111",
-         "degree": "2d", "school_name": "Collège Jean Moulin"},
-        {"id": "c2", "given_name": "Malo", "family_name": "DURAND", "level": "2212",
-         "degree": "2d"},
-        {"id": "c3", "given_name": "Lou", "family_name": "DURAND", "degree": "1d"},
-        "not-an-object",
-    ]}
+    info = {"affiliation": "responsable", "degree": ["1d", "2d"],
+            "children": [*CHILDREN, "not-an-object"]}
     assert services.affiliation(info) == "responsable"
     kids = {c.id: c for c in services.children(info)}
-    assert list(kids) == ["c1", "c2", "c3"]
-    assert [s.title for s in kids["c1"].services()] == ["Bourse de collège",
-                                                        "Fiche de renseignements"]
-    assert [s.title for s in kids["c2"].services()] == ["Bourse de lycée",
-                                                        "Fiche de renseignements"]
-    assert [s.title for s in kids["c3"].services()] == ["Fiche de renseignements"]
-    assert kids["c1"].name == "Enora DURAND"
+    assert list(kids) == ["s-noah", "s-jade", "s-lina"]
+    assert [s.title for s in kids["s-jade"].services()] == ["Bourse de collège",
+                                                            "Fiche de renseignements"]
+    assert [s.title for s in kids["s-noah"].services()] == ["Bourse de lycée",
+                                                            "Fiche de renseignements"]
+    assert [s.title for s in kids["s-lina"].services()] == ["Fiche de renseignements"]
+    assert kids["s-jade"].name == "Jade LEGRAND"
+    assert kids["s-jade"].level_label == "4e"
+    assert kids["s-lina"].level_label == "CE2"
+
+
+def test_children_of_older_shapes_with_id_and_degree():
+    kids = services.children({"children": [
+        {"id": "c1", "given_name": "Lou", "family_name": "DURAND", "degree": "1d"},
+        {"id": "c2", "given_name": "Malo", "family_name": "DURAND", "level": "2212"},
+    ]})
+    assert [(c.id, c.stage) for c in kids] == [("c1", "ecole"), ("c2", "lycee")]
 
 
 @pytest.mark.parametrize("info, expected", [
@@ -199,6 +224,12 @@ def test_the_school_claim_as_an_object_or_flat_claims():
                                        "level": "2211"}})["name"] == "Lycée X"
     flat = services.school({"school_uai": "0750001A", "school_name": "Collège Y"})
     assert flat == {"uai": "0750001A", "name": "Collège Y"}
+    # What the provider releases to a pupil with `profile school`.
+    jade = services.school({"affiliation": "eleve", "degree": "2d", "school_uai": "0830901D",
+                            "school_name": "Collège des Oliviers", "academie": "nice",
+                            "class": "4A", "level": "2115", "level_label": "4EME"})
+    assert jade == {"uai": "0830901D", "name": "Collège des Oliviers", "level": "2115",
+                    "label": "4EME", "class": "4A", "academie": "nice", "degree": "2d"}
     assert services.school({"FrEduCtEleveUAI": "0590121L", "FrEduCtEleveNiveau": "2211"}) == \
         {"uai": "0590121L", "level": "2211"}
     assert [s.title for s in services.pupil_services({})] == ["Livret scolaire"]
@@ -286,10 +317,10 @@ def logged_in(app, userinfo):
 
 
 PARENT_INFO = {"sub": "p1", "name": "Claire DURAND", "affiliation": "responsable", "children": [
-    {"id": "c1", "given_name": "Enora", "family_name": "DURAND", "level": "2111",
-     "degree": "2d", "school_name": "Collège <b>Jean</b> Moulin"},
-    {"id": "c2", "given_name": "Malo", "family_name": "DURAND", "level": "2211",
-     "degree": "2d"},
+    {"sub": "c1", "given_name": "Enora", "family_name": "DURAND", "level": "2111",
+     "level_label": "6EME", "school_name": "Collège <b>Jean</b> Moulin"},
+    {"sub": "c2", "given_name": "Malo", "family_name": "DURAND", "level": "2211",
+     "level_label": "2NDE"},
 ]}
 
 
@@ -397,7 +428,7 @@ def test_a_login_shows_the_verified_id_token_and_userinfo(stack):
     assert "<h1>Mes services</h1>" in response.text
     # JSON is escaped in the page, never raw markup.
     assert "&#34;iss&#34;: &#34;" + stack.issuer in response.text
-    assert "&#34;preferred_username&#34;: &#34;c.durand&#34;" in response.text
+    assert "&#34;preferred_username&#34;: &#34;s.legrand1&#34;" in response.text
 
 
 @live
