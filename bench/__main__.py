@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     }
     for name in args.sections:
         log(f"section {name}")
-        waited, quiet = wait_quiet(5.0 if args.quick else 45.0)
+        waited, quiet = wait_quiet(5.0 if args.quick else 20.0)
         if waited > 2.5:
             log(f"waited {waited:.0f} s for other processes to calm down ({quiet:.2f} cores)")
         t0 = time.perf_counter()

@@ -342,7 +342,7 @@ def run(report) -> dict:
     if hasattr(report, "add"):
         report.add("import wall time", imported["wall_s"], "s", target="< 60 s",
                    note=f"{generated['pupils']:,} pupils, {generated['representatives']:,} "
-                        f"representatives, {generated['files']} files, one core, SQLite")
+                        f"representatives, {len(generated['files'])} files, one core, SQLite")
         report.add("import peak RSS", imported["peak_rss_mb"], "MB", target="< 300 MB",
                    note="ru_maxrss of the import process alone (os.wait4)")
         report.add("import CPU time", imported["cpu_s"], "s")

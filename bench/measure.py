@@ -145,11 +145,11 @@ def interleaved(rounds: int, tasks: dict) -> dict[str, list[dict]]:
     return results
 
 
-def ratios(ours: list[dict], theirs: list[dict]) -> dict:
-    """Per-round ratios of CPU per unit (database backends included, schedstat) and
-    their median."""
-    values = [total(a) / total(b) for a, b in zip(ours, theirs, strict=True)
-              if total(b) > 0]
+def ratios(ours: list[dict], theirs: list[dict], with_db: bool = True) -> dict:
+    """Per-round ratios of CPU per unit (schedstat; database backends included unless
+    with_db is false) and their median."""
+    cost = total if with_db else (lambda r: r["sched"])
+    values = [cost(a) / cost(b) for a, b in zip(ours, theirs, strict=True) if cost(b) > 0]
     return {
         "ratio": round(median(values), 3) if values else None,
         "ratio_rounds": [round(v, 3) for v in values],

@@ -42,7 +42,7 @@ class Settings:
     """Sizes of the loops; --quick makes them small."""
 
     sso_flows: int = 1500
-    node_flows: int = 1500
+    node_flows: int = 1000
     rounds: int = 5
     pair_rounds: int = 10
     warmup: int = 30
@@ -52,8 +52,8 @@ class Settings:
     static_connections: int = 4
     scale_small: int = 10_000
     scale_large: int = 1_000_000
-    scale_logins: int = 90
-    scale_flows: int = 750
+    scale_logins: int = 100
+    scale_flows: int = 600
     import_timeout: int = 900
     quick: bool = False
 
@@ -366,50 +366,66 @@ def scale(settings: Settings) -> dict:
 
 
 def _scale_engine(engine: str, settings: Settings, filler_hash: str) -> dict:
+    """Two databases of the same engine, one per size, served side by side; rounds of
+    logins and of SSO flows alternate between them."""
+    sizes = (settings.scale_small, settings.scale_large)
     data = {"sizes": {}}
-    with Instance(engine, label="scale") as inst:
-        inst.prepare()
-        have = 1  # the benchmark account
-        for size in (settings.scale_small, settings.scale_large):
-            log(f"scale: {engine}, inserting {size - have:,} accounts")
+    instances = {size: Instance(engine, label=f"scale{size}") for size in sizes}
+    try:
+        for size, inst in instances.items():
+            inst.prepare()
+            log(f"scale: {engine}, inserting {size - 1:,} accounts")
             if engine == "sqlite":
-                seconds = bulk.insert_sqlite(inst.db_path, have, size, filler_hash)
+                seconds = bulk.insert_sqlite(inst.db_path, 1, size, filler_hash)
                 count = bulk.count_sqlite(inst.db_path)
             else:
-                seconds = bulk.insert_pg(PG_URL, inst.schema, have, size, filler_hash)
+                seconds = bulk.insert_pg(PG_URL, inst.schema, 1, size, filler_hash)
                 count = bulk.count_pg(PG_URL, inst.schema)
-            inserted = size - have
-            have = size
-            inst.start()
-            try:
-                db_pids = inst.db_backend_pids if engine == "postgresql" else None
-                log(f"scale: {engine} at {count:,} accounts: logins and SSO flows")
-                rp = RelyingParty(inst.base, inst.client_id, inst.client_secret, REDIRECT_URI,
-                                  SCOPE)
-                logins = measure.logins(rp, IDENTIFIER, PASSWORD, inst.server_pids,
-                                        settings.scale_logins, settings.rounds, warmup=3,
-                                        db_pids=db_pids)
-                rp = _logged_in(inst)
-                flows = measure.sso_flows(rp, inst.server_pids, settings.scale_flows,
-                                          settings.rounds, settings.warmup, db_pids=db_pids)
-            finally:
-                inst.stop()
             data["sizes"][str(size)] = {
-                "accounts": count,
-                "inserted": inserted,
-                "insert_s": round(seconds, 1),
-                "insert_rows_per_s": round(inserted / seconds) if seconds else None,
-                "login": logins,
-                "sso": flows,
+                "accounts": count, "inserted": size - 1, "insert_s": round(seconds, 1),
+                "insert_rows_per_s": round((size - 1) / seconds) if seconds else None,
             }
-    small, large = (data["sizes"][str(s)] for s in (settings.scale_small, settings.scale_large))
+        tasks = {}
+        per_login = max(1, settings.scale_logins // settings.pair_rounds)
+        per_flow = max(1, settings.scale_flows // settings.pair_rounds)
+        for size, inst in instances.items():
+            inst.start()
+            db_pids = inst.db_backend_pids if engine == "postgresql" else None
+            login_rp = RelyingParty(inst.base, inst.client_id, inst.client_secret,
+                                    REDIRECT_URI, SCOPE)
+            for _ in range(3):
+                login_rp.hosted_login(IDENTIFIER, PASSWORD, browser=requests.Session())
+            sso_rp = _logged_in(inst)
+            for _ in range(settings.warmup):
+                sso_rp.sso_flow()
+            tasks[f"login_{size}"] = _login_task(login_rp, inst.server_pids, per_login, db_pids)
+            tasks[f"sso_{size}"] = _sso_task(sso_rp, inst.server_pids, per_flow, db_pids)
+        log(f"scale: {engine}, {settings.pair_rounds} interleaved rounds of {per_login} "
+            f"logins and {per_flow} SSO flows on each size")
+        rounds = measure.interleaved(settings.pair_rounds, tasks)
+    finally:
+        for inst in instances.values():
+            inst.cleanup()
+    small, large = sizes
     for what in ("login", "sso"):
-        data[f"{what}_ratio"] = round(large[what]["cpu_ms"] / small[what]["cpu_ms"], 3)
-        if "cpu_ms_with_db" in small[what]:
-            data[f"{what}_ratio_with_db"] = round(
-                large[what]["cpu_ms_with_db"] / small[what]["cpu_ms_with_db"], 3
-            )
+        for size in sizes:
+            data["sizes"][str(size)][what] = measure.summary(rounds[f"{what}_{size}"])
+        paired = measure.ratios(rounds[f"{what}_{large}"], rounds[f"{what}_{small}"],
+                                with_db=False)
+        data[f"{what}_ratio"] = paired["ratio"]
+        data[f"{what}_ratio_rounds"] = paired["ratio_rounds"]
+        if engine == "postgresql":
+            paired = measure.ratios(rounds[f"{what}_{large}"], rounds[f"{what}_{small}"])
+            data[f"{what}_ratio_with_db"] = paired["ratio"]
+            data[f"{what}_ratio_with_db_rounds"] = paired["ratio_rounds"]
     return data
+
+
+def _login_task(rp, pids, per, db_pids=None):
+    def task():
+        return measure.login_round(rp, IDENTIFIER, PASSWORD, pids, per, db_pids)
+
+    return task
 
 
 # -- 6. SIECLE import (bench/bench_import.py, written by another module's owner) ----------------

@@ -17,6 +17,7 @@ from idp.admin import cli as admin_cli
 from idp.app import create_app
 from idp.config import ConfigError
 from idp.directory import cli as directory_cli
+from idp.directory import identifiers
 from idp.extensions import db
 from idp.models import Client
 from idp.services import accounts
@@ -284,6 +285,9 @@ def accounts_create(ctx, identifier, password, role, given_name, family_name, em
     if password is None:
         password = getpass.getpass("Mot de passe : ")
     with ctx.app.app_context():
+        if identifiers.was_issued(accounts.normalise_identifier(identifier)):
+            # Generated identifiers are never given again, even after their account went.
+            raise click.ClickException(f"identifier: {identifier} is already taken")
         try:
             account = accounts.create(
                 ctx.app.extensions["idp"].passwords, identifier=identifier, password=password,

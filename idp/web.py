@@ -124,6 +124,9 @@ def init_app(app):
         headers.setdefault("Referrer-Policy", "no-referrer")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         headers["X-Request-ID"] = g.get("request_id", "")
+        if request.endpoint == "static":
+            # Services may use our DSFR stylesheet: its fonts need CORS to load.
+            headers.setdefault("Access-Control-Allow-Origin", "*")
         if request.endpoint not in CACHEABLE_ENDPOINTS:
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"

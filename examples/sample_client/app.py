@@ -28,6 +28,7 @@ from flask import jsonify
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import send_from_directory
 from flask import session
 from flask import url_for
 from joserfc.errors import JoseError
@@ -40,6 +41,10 @@ from examples.sample_client.store import StateCache
 log = logging.getLogger("sample_client")
 
 TITLE = "Scolarité Services (démo)"
+#: The DSFR files the provider vendors (idp/static/dsfr, with their licence): served by
+#: this demo from its own origin, as a real service serves its own copy; web fonts
+#: would not load from another origin without CORS headers.
+DSFR_DIR = Path(__file__).resolve().parents[2] / "idp" / "static" / "dsfr"
 #: Scopes always asked for, then those asked for only when discovery lists them.
 BASE_SCOPES = ["openid", "profile"]
 OPTIONAL_SCOPES = ["school", "children"]
@@ -173,7 +178,7 @@ def create_app(config_path: str | Path | None = None, base_url: str | None = Non
         issuer = relying.issuer
         return {
             "service_name": service_name(),
-            "dsfr_css": f"{issuer}/static/dsfr/dsfr.min.css" if issuer else None,
+            "dsfr_css": _dsfr_css(issuer),
             "user": current(),
         }
 
@@ -184,15 +189,19 @@ def create_app(config_path: str | Path | None = None, base_url: str | None = Non
         if issuer:
             parts = urlsplit(issuer)
             origin = f" {parts.scheme}://{parts.netloc}"
+        # No form-action: browsers (Chromium) apply it to every redirection that
+        # follows a form, and the logout form's POST goes on to the provider, then to
+        # wherever the provider's logout leads (FranceConnect's session/end for a
+        # parent who logged in with FranceConnect), which a service cannot list.
         response.headers.setdefault(
             "Content-Security-Policy",
             f"default-src 'self'; style-src 'self'{origin}; font-src 'self'{origin}; "
             f"img-src 'self' data:{origin}; script-src 'none'; object-src 'none'; "
-            f"base-uri 'none'; frame-ancestors 'none'; form-action 'self'{origin}",
+            f"base-uri 'none'; frame-ancestors 'none'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.endpoint != "static":
+        if request.endpoint not in ("static", "dsfr"):
             response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -369,6 +378,18 @@ def create_app(config_path: str | Path | None = None, base_url: str | None = Non
                  claims.get("sid"), ended)
         return _no_store(app.response_class(status=200))
 
+    @app.get("/dsfr/<path:filename>")
+    def dsfr(filename):
+        """The DSFR stylesheet, its fonts and icons, from the repository's copy."""
+        if not DSFR_DIR.is_dir():
+            abort(404)
+        return send_from_directory(DSFR_DIR, filename, max_age=3600)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """What browsers ask for by themselves."""
+        return dsfr("favicon/favicon.ico")
+
     @app.get("/healthz")
     def healthz():
         """The process is alive."""
@@ -384,6 +405,14 @@ def create_app(config_path: str | Path | None = None, base_url: str | None = Non
                           "Le formulaire a expiré. Revenez à la page précédente.", 400)
 
     return app
+
+
+def _dsfr_css(issuer: str | None) -> str | None:
+    """Our own copy of the DSFR stylesheet, else the provider's (then without the
+    Marianne font, which browsers only load cross-origin with CORS headers)."""
+    if (DSFR_DIR / "dsfr.min.css").is_file():
+        return url_for("dsfr", filename="dsfr.min.css")
+    return f"{issuer}/static/dsfr/dsfr.min.css" if issuer else None
 
 
 def _no_store(response, status=None):

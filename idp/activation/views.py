@@ -196,7 +196,8 @@ def parent_existing():
 def parent_children():
     """Step 3: confirm each child with their date of birth, or refuse the link."""
     return _children_step(service.PARENT_FLOW, "activation.parent_password",
-                          "activation/parent_children.html", step=3, total=5)
+                          "activation/parent_children.html", step=3, total=5,
+                          next_title="Identifiant et mot de passe")
 
 
 def _birthdate_mismatch(flow_id, kind, data, account, final_message):
@@ -211,7 +212,7 @@ def _birthdate_mismatch(flow_id, kind, data, account, final_message):
     return None
 
 
-def _children_step(kind, next_endpoint, template, step, total):
+def _children_step(kind, next_endpoint, template, step, total, next_title):
     flow_id, data = _load(kind)
     if data is None or not data.get("account_id"):
         return _expired_page()
@@ -237,7 +238,8 @@ def _children_step(kind, next_endpoint, template, step, total):
         errors = {f"birthdate-{pid}": message for pid, message in wrong.items()}
         status = 422
     return render_template(template, flow_id=flow_id, pupils=pupils, answers=answers,
-                           errors=errors, step=step, total=total), status
+                           errors=errors, step=step, total=total,
+                           next_title=next_title), status
 
 
 @bp.route("/parent/mot-de-passe", methods=["GET", "POST"])
@@ -304,7 +306,8 @@ def account_identity():
     account = db.session.get(Account, data["account_id"])
     if account.role == "responsable":
         return _children_step(service.ACCOUNT_FLOW, "activation.account_email",
-                              "activation/parent_children.html", step=2, total=4)
+                              "activation/parent_children.html", step=2, total=4,
+                              next_title="Adresse électronique")
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":

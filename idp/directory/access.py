@@ -58,10 +58,13 @@ def allow(client, *, scopes=(), claims=(), profile: str | None = None,
             extra["profile"] = profile
         else:
             extra.pop("profile", None)
+    before = describe(client)
     # New objects, so that the JSON columns are seen as changed.
     client.scopes = current_scopes
     client.extra = extra
     result = describe(client)
-    audit.record("client.access_changed", client_id=client.client_id, scopes=result["scopes"],
-                 claims=result["claims"], profile=result["profile"])
+    if result != before:
+        audit.record("client.access_changed", client_id=client.client_id,
+                     scopes=result["scopes"], claims=result["claims"],
+                     profile=result["profile"])
     return result

@@ -24,7 +24,7 @@ COUNTS = ("created", "updated", "unchanged", "left", "removed", "rejected")
 def _summary(report: importer.FileReport) -> str:
     where = ", ".join(str(x) for x in (report.kind, report.uai, report.year) if x)
     if report.error:
-        head = f"{report.file}: REFUSED: {report.error}"
+        head = f"REFUSED: {report.error}"  # the message names the file
     else:
         counts = ", ".join(f"{getattr(report, c)} {c}" for c in COUNTS)
         if report.warnings:
@@ -41,6 +41,7 @@ def _summary(report: importer.FileReport) -> str:
 def totals(reports: list[importer.FileReport]) -> dict:
     """Sum the counts of file reports."""
     result = {c: sum(getattr(r, c) for r in reports) for c in COUNTS}
+    result["warnings"] = sum(r.warnings for r in reports)
     result["files_refused"] = sum(1 for r in reports if r.error)
     return result
 
@@ -120,6 +121,7 @@ def stats_command(ctx):
         data = directory_stats.collect()
 
     def lines(mapping, indent=""):
+        """Indented `key: value` lines of nested counts."""
         for key, value in mapping.items():
             if isinstance(value, dict):
                 yield f"{indent}{key}:"

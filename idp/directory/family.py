@@ -70,6 +70,8 @@ def link_parent_account(account: Account, identity: ParentIdentity) -> None:
         raise FamilyError("only a responsable account can be a parent")
     if identity.account_id not in (None, account.id):
         raise FamilyError("this parent identity already belongs to another account")
+    if identity.account_id == account.id and identity.confirmed_at is not None:
+        return
     identity.account_id = account.id
     identity.confirmed_at = identity.confirmed_at or utcnow()
     db.session.flush()

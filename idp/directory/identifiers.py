@@ -56,6 +56,7 @@ def _reserve(conn, wanted: dict[str, int]) -> dict[str, int]:
     last: dict[str, int] = {}
 
     def lock(some):
+        """Read and lock (PostgreSQL) the counters of these stems."""
         last.update(conn.execute(
             select(counters.c.stem, counters.c.last).where(counters.c.stem.in_(some))
             .order_by(counters.c.stem).with_for_update()

@@ -308,7 +308,7 @@ def children():
         status = 422
     return render_template("activation/parent_children.html", flow_id=flow_id,
                            pupils=pupils, answers=answers, errors=errors, step=3,
-                           total=4), status
+                           total=4, next_title="Accès aux services"), status
 
 
 @bp.get("/deconnexion")

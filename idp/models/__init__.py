@@ -27,3 +27,6 @@ __all__ = [
     "SsoSession",
     "Token",
 ]
+
+# The directory's tables join the same metadata (no cycle: idp.directory imports nothing).
+from idp.directory import models as directory_models  # noqa: E402,F401

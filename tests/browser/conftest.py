@@ -61,8 +61,15 @@ def _clean():
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """The provider (gunicorn) and the demo clients "main" and "second"."""
-    running = stack_module.start(tmp_path_factory.mktemp("browser-stack"))
+    """The provider (gunicorn) with the FranceConnect simulator, and the demo clients
+    "main" and "second"; the pupil of the activation journey has a provisional
+    password from the start (`stack.provisional`), the console's administrator a
+    TOTP secret (`stack.admins`)."""
+    from tests.browser.journeys import ADMIN
+    from tests.browser.journeys import CHLOE
+
+    running = stack_module.start(tmp_path_factory.mktemp("browser-stack"),
+                                 provisional=(CHLOE.identifier,), admins=(ADMIN,))
     yield running
     running.stop()
 
@@ -134,8 +141,9 @@ class Axe:
         self.checked: list[str] = []
         self.minor: dict[str, set[str]] = {}
 
-    def check(self, page, where: str = "") -> None:
-        """Assert that the page has no serious or critical axe violation."""
+    def check(self, page, where: str = "", blocking: bool = True) -> None:
+        """Assert that the page has no serious or critical axe violation (only report
+        them when blocking is false)."""
         if self.source is None:
             return
         page.wait_for_load_state("load")
@@ -145,15 +153,58 @@ class Axe:
         self.version = result["version"]
         label = where or page.url
         self.checked.append(label)
-        blocking = [v for v in result["violations"] if v["impact"] in BLOCKING]
+        serious = [v for v in result["violations"] if v["impact"] in BLOCKING]
         for violation in result["violations"]:
-            if violation["impact"] not in BLOCKING:
-                self.minor.setdefault(f"{violation['id']} ({violation['impact']})",
+            if violation["impact"] not in BLOCKING or not blocking:
+                note = "" if blocking else ", not hosted"
+                self.minor.setdefault(f"{violation['id']} ({violation['impact']}{note})",
                                       set()).add(label)
-        assert not blocking, (
+        if not blocking:
+            return
+        assert not serious, (
             f"axe-core {self.version}: serious/critical violations on {label} "
-            f"({page.url}):\n{json.dumps(blocking, indent=2, ensure_ascii=False)}"
+            f"({page.url}):\n{json.dumps(serious, indent=2, ensure_ascii=False)}"
         )
+
+
+class PageChecks:
+    """What every page of a journey must pass: axe-core (no serious or critical
+    violation, at 1280 px) and no horizontal scroll at 320 px. Call it on each page
+    (the `visit` of journeys.py), then `assert_fit()` at the end of the test, which
+    names every page too wide at once.
+
+    Pages that are not the provider's (the FranceConnect simulator, a development
+    tool standing for FranceConnect) are checked too, but only reported."""
+
+    def __init__(self, page, axe, prefix: str = ""):
+        self.page, self.axe, self.prefix = page, axe, prefix
+        self.too_wide: list[str] = []
+        self.visited: list[str] = []
+
+    def __call__(self, name: str, hosted: bool = True) -> None:
+        page = self.page
+        page.wait_for_load_state("load")
+        self.visited.append(name)
+        self.axe.check(page, f"{self.prefix}{name}", blocking=hosted)
+        size = page.viewport_size
+        page.set_viewport_size({"width": 320, "height": 640})
+        width = page.evaluate("document.documentElement.scrollWidth")
+        page.set_viewport_size(size)
+        if width > 320:
+            if hosted:
+                self.too_wide.append(f"{name}: {width}px ({page.url})")
+            else:
+                self.axe.minor.setdefault("horizontal scroll at 320px (not hosted)",
+                                          set()).add(name)
+
+    def assert_fit(self) -> None:
+        assert not self.too_wide, f"horizontal scroll at 320px: {self.too_wide}"
+
+
+@pytest.fixture
+def checks(page, axe):
+    """PageChecks for the page of the test."""
+    return PageChecks(page, axe)
 
 
 def _axe_source() -> tuple[str | None, str | None]:

@@ -81,6 +81,8 @@ NATHALIE = Parent("Petit", "Nathalie", "06 77 88 99 00", "+33677889900",
                   (Child("Manon", "PETIT", "15/01/2011", "4e", "Bourse de collège"),))
 #: Has a provisional password from her school (`idp accounts reset`).
 CHLOE = Pupil("c.moreau1", "21/05/2014", "Chloé MOREAU", "Collège des Oliviers", "6e")
+#: An administrator of the collège des Oliviers (`idp admins create`).
+ADMIN = ("admin.oliviers", "0830901D", "Console-des-Oliviers-2026")
 
 
 def path_of(url: str) -> str:
@@ -95,7 +97,9 @@ def on(page, base: str, path: str) -> None:
 
 def textbox(page, label: str):
     """A text field by the start of its accessible name (label, then hint)."""
-    return page.get_by_role("textbox", name=re.compile(r"^" + re.escape(label) + r"\b"))
+    # Not \b: Playwright runs the pattern as a JavaScript regex, where "é" is no
+    # word character.
+    return page.get_by_role("textbox", name=re.compile("^" + re.escape(label) + r"(\s|$)"))
 
 
 def button(page, name: str):
@@ -131,10 +135,6 @@ def confirm_children(page, children) -> None:
     for child in children:
         textbox(page, f"Date de naissance de {child.given_name}").fill(child.birthdate)
     button(page, "Confirmer").click()
-
-
-def sms_code(page, stack, since: float, to: str, kind: str = "activation_code") -> str:
-    return stack.sms_code(since, to, kind)
 
 
 # -- pupil: first login with a provisional password -----------------------------------------
@@ -198,7 +198,7 @@ def parent_activation(page, stack, client, parent: Parent, visit: Visit,
     on(page, stack.issuer, "/activation/parent/code")
     assert title_step(page) == "Étape 2 sur 5", page.title()
     assert parent.e164[-2:] in page.locator("main").inner_text()  # the masked number
-    code = sms_code(page, stack, since, parent.e164)
+    code = stack.sms_code(since, parent.e164)
     visit("activation-parent-code")
     if wrong_code:
         textbox(page, "Code reçu par SMS").fill("000000" if code != "000000" else "111111")
@@ -259,7 +259,7 @@ def franceconnect_login(page, stack, client, parent: Parent, visit: Visit,
 
     on(page, stack.issuer, "/federation/franceconnect/identification/code")
     assert title_step(page) == "Étape 2 sur 4", page.title()
-    code = sms_code(page, stack, since, parent.e164)
+    code = stack.sms_code(since, parent.e164)
     visit("franceconnect-code")
     textbox(page, "Code reçu par SMS").fill(code)
     button(page, "Valider le code").click()
@@ -333,3 +333,27 @@ def forgotten_password(page, stack, parent: Parent, identifier: str, visit: Visi
     stack.wait_for_message(since, parent.e164, "account_password_changed")
     page.get_by_role("link", name="Se connecter").click()
     on(page, stack.issuer, "/login")
+
+
+# -- the administration console ----------------------------------------------------------
+
+
+def admin_console(page, stack, visit: Visit) -> None:
+    """An administrator's login (password, then the TOTP code), the console's home
+    and their school's page."""
+    import pyotp  # the provider's own dependency
+
+    identifier, uai, password = ADMIN
+    page.goto(stack.issuer + "/admin/connexion")
+    visit("admin-login")
+    textbox(page, "Identifiant").fill(identifier)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    button(page, "Continuer").click()
+    on(page, stack.issuer, "/admin/connexion/code")
+    visit("admin-login-code")
+    page.locator("#code").fill(pyotp.TOTP(stack.admins[identifier]).now())
+    button(page, "Se connecter").click()
+    on(page, stack.issuer, "/admin/")
+    visit("admin-index")
+    page.goto(f"{stack.issuer}/admin/etablissement/{uai}")
+    visit("admin-school")

@@ -2,13 +2,15 @@
 for the browser tests and for `scripts/screenshots.py`.
 
 The `idp` CLI migrates a temporary SQLite database and loads the demo data (the
-fictitious school directory of examples/data, with the activated demo family);
-gunicorn serves the provider on a free port of 127.0.0.1, configured to log in with
-FranceConnect through the simulator (examples/franceconnect_sim) on another free
-port; each demo client (examples/sample_client) is registered with
-`idp --json clients add` for its own port and started with its registration file.
-Messages (SMS, e-mail) land as JSON files in the outbox, read by `Stack.messages`.
-Nothing here imports the provider: it is driven from outside, as in production.
+fictitious school directory of examples/data, with the activated demo family), and
+registers each demo client (examples/sample_client) for its own port with
+`idp --json clients add` (these commands run in one process, idp_batch.py, to pay
+the provider's import once); gunicorn serves the provider on a free port of
+127.0.0.1, configured to log in with FranceConnect through the simulator
+(examples/franceconnect_sim) on another free port; each demo client is started with
+its registration file. Messages (SMS, e-mail) land as JSON files in the outbox, read
+by `Stack.messages` and `Stack.sms_code`. Nothing here imports the provider: it is
+driven from outside, as in production.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Stack:
     scopes: list[str] = field(default_factory=list)
     #: Provisional passwords given at start-up (identifier -> password), see start().
     provisional: dict[str, str] = field(default_factory=dict)
+    #: Administrators created at start-up (identifier -> TOTP secret), see start().
+    admins: dict[str, str] = field(default_factory=dict)
     _port: int = 0
 
     @property
@@ -179,14 +183,18 @@ class Stack:
                 sim_env, wait=False, health=FC_HEALTH,
             )
         self.env = env
-        self.idp("db", "upgrade")
-        self.idp("demo", "load")  # also creates the signing keys, before the workers fork
+
+    def load(self) -> None:
+        """Migrate the database and load the demo data (which also creates the signing
+        keys, before gunicorn's workers fork)."""
+        self.idp_batch([["db", "upgrade"], ["demo", "load"]])
 
     def serve(self) -> None:
-        """Serve the provider with gunicorn; wait until it and the simulator answer."""
+        """Serve the provider with gunicorn (the app loaded once, then forked, as in
+        production); wait until it and the simulator answer."""
         self.provider = self._spawn(
             "provider", self.issuer,
-            [sys.executable, "-m", "gunicorn", "idp.wsgi:app",
+            [sys.executable, "-m", "gunicorn", "idp.wsgi:app", "--preload",
              "--bind", f"127.0.0.1:{self._port}", "--workers", "2", "--threads", "4",
              "--graceful-timeout", "2", "--error-logfile", "-", "--no-control-socket"],
             self.env,
@@ -202,46 +210,39 @@ class Stack:
             raise RuntimeError(f"the provider does not offer the scopes {missing}")
 
     def start_provider(self, franceconnect: bool = True) -> None:
-        """prepare() then serve()."""
+        """prepare(), load(), then serve()."""
         self.prepare(franceconnect)
+        self.load()
         self.serve()
 
-    def register_clients(self, names: dict[str, str]) -> dict[str, subprocess.Popen]:
-        """Start registering demo clients (key -> service name), each for a free port,
-        with `idp --json clients add`, side by side; finish with start_clients()."""
-        ports = {key: free_port() for key in names}
-        pending = {}
-        for key, name in names.items():
-            base = f"http://127.0.0.1:{ports[key]}"
-            proc = subprocess.Popen(  # noqa: S603 - our own command line
-                [IDP, "--json", "clients", "add", "--name", name,
-                 "--redirect-uri", f"{base}/callback",
-                 "--post-logout-redirect-uri", f"{base}/",
-                 "--backchannel-logout-uri", f"{base}/backchannel-logout",
-                 "--scope", " ".join(WANTED_SCOPES)],
-                env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True,
-            )
-            proc.port = ports[key]
-            pending[key] = proc
-        return pending
+    @staticmethod
+    def client_registration(name: str, port: int) -> list[str]:
+        """The `idp` arguments that register a demo client served on this port."""
+        base = f"http://127.0.0.1:{port}"
+        return ["--json", "clients", "add", "--name", name,
+                "--redirect-uri", f"{base}/callback",
+                "--post-logout-redirect-uri", f"{base}/",
+                "--backchannel-logout-uri", f"{base}/backchannel-logout",
+                "--scope", " ".join(WANTED_SCOPES)]
 
     def start_clients(self, names: dict[str, str],
-                      pending: dict[str, subprocess.Popen] | None = None) -> None:
-        """Register (unless register_clients() did) and start the demo clients."""
-        pending = pending or self.register_clients(names)
-        registrations = {}
-        for key, proc in pending.items():
-            out, err = proc.communicate(timeout=60)
-            if proc.returncode != 0:
-                raise RuntimeError(f"idp clients add failed ({proc.returncode}):\n{out}\n{err}")
-            registrations[key] = json.loads(out)
+                      registered: dict[str, tuple[int, dict]] | None = None,
+                      wait: bool = True) -> None:
+        """Start the demo clients (key -> service name), registering them first unless
+        `registered` gives each one's port and `clients add` output; wait until they
+        answer unless told not to (then call wait_for_clients())."""
+        if registered is None:
+            ports = {key: free_port() for key in names}
+            outputs = self.idp_batch([self.client_registration(name, ports[key])
+                                      for key, name in names.items()])
+            registered = {key: (ports[key], json.loads(out))
+                          for key, out in zip(names, outputs, strict=True)}
         for key, name in names.items():
-            port = pending[key].port
+            port, registration = registered[key]
             config = self.workdir / f"sample_client_{key}.json"
             config.write_text(json.dumps({
-                "issuer": self.issuer, "client_id": registrations[key]["client_id"],
-                "client_secret": registrations[key]["client_secret"], "service_name": name,
+                "issuer": self.issuer, "client_id": registration["client_id"],
+                "client_secret": registration["client_secret"], "service_name": name,
             }))
             env = {k: v for k, v in self.env.items() if not k.startswith("IDP_")}
             env["SAMPLE_CLIENT_CONFIG"] = str(config)
@@ -250,9 +251,14 @@ class Stack:
                 [sys.executable, "-m", "examples.sample_client", "--port", str(port)],
                 env, wait=False,
             )
-            self.clients[key] = SampleClient(name, registrations[key]["client_id"], process)
-        for key in names:
-            _wait_healthy(self.clients[key].process)
+            self.clients[key] = SampleClient(name, registration["client_id"], process)
+        if wait:
+            self.wait_for_clients()
+
+    def wait_for_clients(self) -> None:
+        """Wait until every demo client answers."""
+        for client in self.clients.values():
+            _wait_healthy(client.process)
 
     def stop(self) -> None:
         """Stop every process, the clients first."""
@@ -275,14 +281,29 @@ class Stack:
                                f"{result.stdout}\n{result.stderr}")
         return result.stdout
 
+    def idp_batch(self, commands: list[list[str]]) -> list[str]:
+        """Run several `idp` commands in one process (tests/browser/idp_batch.py), in
+        order; return their outputs. The provider's import is paid once."""
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.browser.idp_batch"], input=json.dumps(commands),
+            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+            check=False,
+        )
+        try:
+            outcomes = json.loads(result.stdout)
+        except ValueError:
+            raise RuntimeError(f"idp batch failed ({result.returncode}):\n{result.stdout}\n"
+                               f"{result.stderr[-3000:]}") from None
+        failed = [o for o in outcomes if not o["ok"]]
+        if failed or len(outcomes) != len(commands):
+            raise RuntimeError(f"idp {' '.join(failed[0]['args'][:3]) if failed else ''} "
+                               f"failed:\n{failed[0]['output'] if failed else ''}\n"
+                               f"{result.stderr[-3000:]}")
+        return [o["output"] for o in outcomes]
+
     def idp_json(self, *args: str):
         """Run `idp --json ...` and return its parsed output."""
         return json.loads(self.idp("--json", *args))
-
-    def reset_password(self, identifier: str) -> str:
-        """Give an account a new provisional password, as its school does
-        (`idp --json accounts reset`), and return it."""
-        return self.idp_json("accounts", "reset", identifier)["password"]
 
     def messages(self, since: float = 0.0, to: str | None = None,
                  kind: str | None = None) -> list[dict]:
@@ -371,29 +392,37 @@ CLIENTS = {"main": "Scolarité Services (démo)", "second": "Cantine en ligne (d
 
 
 def start(workdir: Path, clients: dict[str, str] | None = None,
-          provisional: tuple[str, ...] = ()) -> Stack:
+          provisional: tuple[str, ...] = (),
+          admins: tuple[tuple[str, str, str], ...] = ()) -> Stack:
     """The provider with the FranceConnect simulator, plus demo clients (by default
-    "main", and "second" for SSO); `provisional` names accounts given a provisional
-    password at start-up (`stack.provisional`), as their school would. The `idp`
-    commands after the demo load run side by side with the provider's start-up."""
+    "main", and "second" for SSO).
+
+    `provisional` names accounts given a provisional password at start-up, as their
+    school would (`stack.provisional[identifier]`); `admins` are (identifier, UAI,
+    password) of administrators to create (`stack.admins[identifier]`: the TOTP
+    secret). Every `idp` command of the start-up runs in one process (idp_batch.py)
+    while the simulator starts."""
     stack = Stack(workdir)
     clients = CLIENTS if clients is None else clients
     try:
         stack.prepare()
-        pending = stack.register_clients(clients)
-        resets = {
-            identifier: subprocess.Popen(  # noqa: S603 - our own command line
-                [IDP, "--json", "accounts", "reset", identifier], env=stack.env, cwd=ROOT,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for identifier in provisional
-        }
+        ports = {key: free_port() for key in clients}
+        commands = [["db", "upgrade"], ["demo", "load"]]
+        commands += [stack.client_registration(name, ports[key])
+                     for key, name in clients.items()]
+        commands += [["--json", "accounts", "reset", identifier] for identifier in provisional]
+        commands += [["--json", "admins", "create", "--identifier", identifier, "--uai", uai,
+                      "--password", password] for identifier, uai, password in admins]
+        outputs = iter(stack.idp_batch(commands)[2:])
+        registered = {key: (ports[key], json.loads(next(outputs))) for key in clients}
+        for identifier in provisional:
+            stack.provisional[identifier] = json.loads(next(outputs))["password"]
+        for identifier, _, _ in admins:
+            stack.admins[identifier] = json.loads(next(outputs))["totp_secret"]
+        # The clients need the provider only at the first login: they start meanwhile.
+        stack.start_clients(clients, registered, wait=False)
         stack.serve()
-        stack.start_clients(clients, pending)
-        for identifier, proc in resets.items():
-            out, err = proc.communicate(timeout=60)
-            if proc.returncode != 0:
-                raise RuntimeError(f"idp accounts reset {identifier} failed:\n{out}\n{err}")
-            stack.provisional[identifier] = json.loads(out)["password"]
+        stack.wait_for_clients()
     except BaseException:
         stack.stop()
         raise

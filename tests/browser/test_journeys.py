@@ -1,21 +1,36 @@
 """End-to-end journeys in Debian's Chromium, through the demo client, with axe-core
-on every page they show.
+on every page they show and no horizontal scroll at 320 px.
 
-Journeys that exist today: a parent logs in and sees "Mes services"; single sign-on
-to a second service; logout from the service (RP-initiated, with back-channel
-logout to every service of the session); a wrong password. Activation, recovery and
-FranceConnect journeys join this file with those features.
+The demo family (Sophie LEGRAND and her daughter Jade) logs in and sees "Mes services";
+single sign-on to a second service; logout from the service (RP-initiated, with
+back-channel logout to every service of the session); a wrong password. Then the
+journeys of journeys.py with people of the sample directory who have not activated
+their accounts: a pupil's first login with a provisional password, a parent's
+self-activation with the SMS code read from the outbox, a FranceConnect first login
+through the simulator and the logout through FranceConnect, and the recovery of a
+parent's identifier and password.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser import journeys
 from tests.browser.conftest import CHROMIUM
 from tests.browser.conftest import chromium_available
+from tests.browser.journeys import CHLOE
+from tests.browser.journeys import JADE
+from tests.browser.journeys import JEAN_PIERRE
+from tests.browser.journeys import LINA
+from tests.browser.journeys import NATHALIE
+from tests.browser.journeys import NEW_PASSWORD
+from tests.browser.journeys import NOAH
+from tests.browser.journeys import OTHER_PASSWORD
+from tests.browser.journeys import THOMAS
 from tests.browser.stack import PARENT
 from tests.browser.stack import PUPIL
 
@@ -56,50 +71,190 @@ def login_through(page, axe, stack, client, identifier, password):
     page.wait_for_url(client.base_url + "/services")
 
 
+def userinfo(page) -> dict:
+    """The UserInfo response the demo client shows to integrators."""
+    return json.loads(page.locator("pre.sc-json").nth(1).inner_text())
+
+
+def id_token_claims(page) -> dict:
+    """The decoded ID token's claims (the second JSON object of the first block)."""
+    text = page.locator("pre.sc-json").first.inner_text()
+    return json.loads(text[text.index("}") + 1:])
+
+
+def check_children_and_services(page, checks, children, name: str) -> None:
+    """"Mes services" of a parent: every child with their class, then, for each
+    chosen child, the bourse of their stage and the fiche de renseignements."""
+    cards = page.locator(".sc-children a").all_inner_texts()
+    assert len(cards) == len(children), cards
+    for child in children:
+        assert any(child.name in card and child.level in card for card in cards), \
+            (child, cards)
+    for index, child in enumerate(children):
+        page.get_by_role("link", name=re.compile("^" + re.escape(child.name))).click()
+        page.wait_for_url(re.compile(r"/services\?enfant="))
+        current = page.locator(".sc-children a[aria-current]").inner_text()
+        assert child.name in current
+        services = page.locator(".sc-services").inner_text()
+        assert "Fiche de renseignements" in services
+        for bourse in ("Bourse de collège", "Bourse de lycée"):
+            assert (bourse in services) == (bourse == child.bourse), (child, services)
+        if index == 0:
+            checks(f"{name}-child")
+
+
 def test_axe_core_is_available(axe):
     """Make a missing axe-core visible as a skip with its reason, never a silent pass."""
     if axe.source is None:
         pytest.skip(f"axe-core unavailable, accessibility checks skipped: {axe.reason}")
 
 
-def test_parent_logs_in_and_sees_mes_services(page, axe, stack):
+def test_parent_logs_in_and_sees_mes_services(page, axe, stack, checks):
     main = stack.clients["main"]
     login_through(page, axe, stack, main, *PARENT)
 
     assert page.title() == f"Mes services - {main.name}"
     assert page.get_by_role("heading", level=1).inner_text() == "Mes services"
-    assert "Claire DURAND" in page.locator(".sc-userbar").inner_text()
+    assert "Sophie LEGRAND" in page.locator(".sc-userbar").inner_text()
     id_token = page.locator("pre.sc-json").first.inner_text()
     assert f'"iss": "{stack.issuer}"' in id_token
     assert f'"aud": "{main.client_id}"' in id_token
     for claim in ('"nonce"', '"sid"', '"at_hash"', '"alg": "RS256"', '"kid"'):
         assert claim in id_token
-    userinfo = page.locator("pre.sc-json").nth(1).inner_text()
-    assert '"preferred_username": "s.legrand1"' in userinfo
-    axe.check(page, f"{main.name}: mes services")
-
-    children = page.locator(".sc-children a")
-    if children.count():
-        # With the directory's `children` claim: choose a child, then a service.
-        children.first.click()
-        services = page.locator(".sc-services").inner_text()
-        assert "Fiche de renseignements" in services
-        axe.check(page, f"{main.name}: services d'un enfant")
-    else:
-        assert "Aucun enfant à afficher" in page.locator("main").inner_text() or \
-            "Profil non communiqué" in page.locator("main").inner_text()
-
-    page.set_viewport_size({"width": 320, "height": 640})
-    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    info = userinfo(page)
+    assert info["preferred_username"] == "s.legrand1"
+    assert info["affiliation"] == "responsable"
+    assert info["degree"] == ["1d", "2d"]
+    # Each child's `sub` is the one the child has at this service.
+    assert len({child["sub"] for child in info["children"]}) == 3
+    assert "children" in page.locator(".sc-facts").inner_text()
+    checks("sample-services-parent")
+    # The DSFR and its Marianne font load (from the client's own origin).
+    assert page.evaluate("document.fonts.ready.then(fonts => [...fonts].some("
+                         "f => f.status === 'loaded'))")
+    assert not [m for m in page.console_log.messages if "CORS" in m or "404" in m]
+    # Three children in two académies: a bourse by stage, none at the école.
+    check_children_and_services(page, checks, (NOAH, JADE, LINA), "sample-services-parent")
+    checks.assert_fit()
 
 
-def test_pupil_logs_in_and_sees_own_services(page, axe, stack):
+def test_pupil_logs_in_and_sees_own_services(page, axe, stack, checks):
     main = stack.clients["main"]
     login_through(page, axe, stack, main, *PUPIL)
     assert page.get_by_role("heading", level=1).inner_text() == "Mes services"
-    text = page.locator("main").inner_text()
-    assert "Livret scolaire" in text or "Profil non communiqué" in text
-    axe.check(page, f"{main.name}: mes services (élève)")
+    info = userinfo(page)
+    assert (info["affiliation"], info["school_uai"], info["level"], info["class"]) == \
+        ("eleve", "0830901D", "2115", "4A")
+    school = page.locator(".sc-school").inner_text()
+    assert "Collège des Oliviers" in school and "4e" in school and "classe 4A" in school
+    assert "Livret scolaire" in page.locator(".sc-services").inner_text()
+    checks("sample-services-pupil")
+    page.get_by_role("link", name=re.compile("^Livret scolaire")).click()
+    page.wait_for_url(main.base_url + "/demarches/livret-scolaire")
+    checks("sample-demarche")
+    checks.assert_fit()
+
+
+# -- activation ---------------------------------------------------------------------------
+
+
+def test_pupil_activates_the_account_the_school_gave(page, stack, checks):
+    """A provisional password from the school (`idp accounts reset`), a password of
+    their own, the birth date, no e-mail: the pupil lands on their services."""
+    main = stack.clients["main"]
+    journeys.pupil_activation(page, stack, main, CHLOE, stack.provisional[CHLOE.identifier],
+                              checks)
+    info = userinfo(page)
+    assert info["preferred_username"] == CHLOE.identifier
+    assert info["affiliation"] == "eleve"
+    assert CHLOE.name in page.locator(".sc-userbar").inner_text()
+    school = page.locator(".sc-school").inner_text()
+    assert CHLOE.school in school and CHLOE.level in school
+    assert "Livret scolaire" in page.locator(".sc-services").inner_text()
+    checks("sample-services-pupil-activated")
+    checks.assert_fit()
+
+
+def test_parent_activates_with_a_code_received_by_sms(page, stack, checks):
+    """"Je n'ai pas de compte": name and mobile of the school files, the SMS code from
+    the outbox, the three children confirmed by birth date, a password; the service
+    receives the children."""
+    main = stack.clients["main"]
+    identifier = journeys.parent_activation(page, stack, main, THOMAS, checks)
+    assert re.fullmatch(r"t\.legrand\d+", identifier), identifier
+    info = userinfo(page)
+    assert info["preferred_username"] == identifier
+    assert (info["affiliation"], info["degree"]) == ("responsable", ["1d", "2d"])
+    assert "Thomas LEGRAND" in page.locator(".sc-userbar").inner_text()
+    checks("sample-services-parent-activated")
+    check_children_and_services(page, checks, THOMAS.children,
+                                "sample-services-parent-activated")
+    checks.assert_fit()
+
+
+# -- FranceConnect ------------------------------------------------------------------------
+
+
+def test_franceconnect_first_login_then_logout_through_franceconnect(page, stack, checks):
+    """The simulator's login, then the identification (mobile, SMS code, children);
+    the logout from the service goes through FranceConnect's session/end and back; a
+    later FranceConnect login goes straight to the service."""
+    main = stack.clients["main"]
+    journeys.franceconnect_login(page, stack, main, JEAN_PIERRE, checks)
+    assert "fc" in id_token_claims(page)["amr"]
+    info = userinfo(page)
+    assert info["affiliation"] == "responsable"
+    # The account is named after the school files (one of them writes "Jean Pierre").
+    assert (info["family_name"], info["given_name"].replace("-", " ")) == \
+        ("MOREAU", "Jean Pierre")
+    assert [c["given_name"] for c in info["children"]] == ["Chloé", "Tom"]
+    checks("sample-services-franceconnect")
+    check_children_and_services(page, checks, JEAN_PIERRE.children,
+                                "sample-services-franceconnect")
+
+    visited = []
+    page.on("request", lambda request: visited.append(request.url)
+            if request.is_navigation_request() else None)
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url(main.base_url + "/")
+    assert any(url.startswith(stack.fc_issuer + "/session/end?") for url in visited), visited
+    assert any(url.startswith(stack.issuer + "/federation/franceconnect/deconnexion?")
+               for url in visited), visited
+    assert f"Vous êtes déconnecté de {main.name} et d'EduConnect." in \
+        page.locator(".sc-notice").inner_text()
+    checks("sample-logged-out")
+
+    # FranceConnect's session is over too (its form again), the link stays.
+    visited.clear()
+    journeys.franceconnect_login(page, stack, main, JEAN_PIERRE, checks, first=False)
+    assert not [u for u in visited if "/federation/franceconnect/identification" in u]
+    assert [c["given_name"] for c in userinfo(page)["children"]] == ["Chloé", "Tom"]
+    checks.assert_fit()
+
+
+# -- recovery -----------------------------------------------------------------------------
+
+
+def test_parent_recovers_the_identifier_then_the_password(page, browser_context, stack,
+                                                          checks):
+    """A parent who activated the account forgets it all: the identifier comes by SMS,
+    a code by SMS lets them choose a new password, which then logs them in."""
+    main = stack.clients["main"]
+    identifier = journeys.parent_activation(page, stack, main, NATHALIE,
+                                            lambda *_, **__: None, wrong_code=False)
+    browser_context.clear_cookies()
+
+    assert journeys.lost_identifier(page, stack, main, NATHALIE, checks) == identifier
+    journeys.forgotten_password(page, stack, NATHALIE, identifier, checks, OTHER_PASSWORD)
+    # Back on the login page of the same authorization request: the old password is
+    # refused, the new one leads to the service.
+    journeys.log_in(page, identifier, NEW_PASSWORD)
+    page.wait_for_selector("#error-summary")
+    journeys.log_in(page, identifier, OTHER_PASSWORD)
+    page.wait_for_url(main.base_url + "/services")
+    assert userinfo(page)["preferred_username"] == identifier
+    check_children_and_services(page, checks, NATHALIE.children, "sample-services-recovered")
+    checks.assert_fit()
 
 
 def test_sso_to_a_second_service_skips_the_login_form(page, axe, stack):
@@ -196,9 +351,10 @@ def test_login_page_has_no_horizontal_scroll_at_320px(browser_context, stack, er
     assert width <= 320, f"the login page is {width}px wide at 320px"
 
 
-def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack):
+def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack, checks):
     """The pages around the journeys: account, logout confirmation, logged out,
-    help, legal notice, accessibility statement, error pages."""
+    help, legal notice, accessibility statement, the pupils' recovery pages, error
+    pages."""
     main = stack.clients["main"]
     login_through(page, axe, stack, main, *PARENT)
     pages = [
@@ -208,20 +364,25 @@ def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack):
         ("aide", "/aide", "Besoin d'aide ?"),
         ("mentions légales", "/mentions-legales", None),
         ("accessibilité", "/accessibilite", None),
+        ("identifiant perdu, élève", "/recuperation/identifiant/eleve", "Identifiant perdu"),
+        ("mot de passe oublié, élève", "/recuperation/mot-de-passe/eleve",
+         "Mot de passe oublié"),
         ("erreur de demande", "/authorize?client_id=inconnu&redirect_uri=http://x/",
          "Demande de connexion invalide"),
+        ("activation expirée", "/activation/parent/code?f=inconnu", "Session expirée"),
         ("page non trouvée", "/pas-de-page-ici", "Page non trouvée"),
         ("déconnecté", "/logout/done", "Vous êtes déconnecté"),
     ]
-    too_wide = []
     for label, path, heading in pages:
-        page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(stack.issuer + path)
         if heading:
             assert page.get_by_role("heading", level=1).inner_text() == heading, label
-        axe.check(page, f"EduConnect: {label}")
-        page.set_viewport_size({"width": 320, "height": 640})
-        width = page.evaluate("document.documentElement.scrollWidth")
-        if width > 320:
-            too_wide.append(f"{label}: {width}px")
-    assert not too_wide, f"horizontal scroll at 320px: {too_wide}"
+        checks(f"EduConnect: {label}")
+    checks.assert_fit()
+
+
+def test_administration_console_pages(page, stack, checks):
+    """An administrator of a school: password, TOTP code, the console, the school."""
+    journeys.admin_console(page, stack, checks)
+    assert "Collège des Oliviers" in page.get_by_role("heading", level=1).inner_text()
+    checks.assert_fit()

@@ -89,6 +89,7 @@ def parent(app, activate, examples_imported):
 
 
 def child_public_id(app, ine):
+    """The public id of a pupil's account (what pairwise subjects derive from)."""
     with app.app_context():
         pupil = db.session.execute(select(Pupil).where(Pupil.ine == ine)).scalar_one()
         return db.session.get(Account, pupil.account_id).public_id

@@ -28,7 +28,7 @@ def test_import_text_summary_lists_bad_rows_and_fails_on_a_refused_file(idp_dire
     result, _ = idp_directory("import", "--format", "siecle", str(bad),
                               str(EXAMPLES / "siecle" / "Nomenclature.xml"), as_json=False)
     assert result.exit_code == 1
-    assert f"{bad}: REFUSED: {bad}: UAI '0830901X': wrong key letter" in result.output
+    assert f"REFUSED: {bad}: UAI '0830901X': wrong key letter" in result.output
     assert "Nomenclature.xml (nomenclature): 7 created" in result.output
 
 

@@ -17,12 +17,14 @@ from tests.directory.conftest import siecle_files
 
 
 def identity_of(source_key):
+    """The identity id of a representative record."""
     return db.session.execute(
         select(Representative.identity_id).where(Representative.source_key == source_key)
     ).scalar_one()
 
 
 def academies_of(identity_id):
+    """The académies of the schools whose records an identity groups."""
     return set(db.session.execute(
         select(School.academie_id).join(Representative, Representative.school_id == School.id)
         .where(Representative.identity_id == identity_id)
@@ -30,10 +32,12 @@ def academies_of(identity_id):
 
 
 def pupil(ine) -> Pupil:
+    """The pupil with this INE."""
     return db.session.execute(select(Pupil).where(Pupil.ine == ine)).scalar_one()
 
 
 def sophie() -> ParentIdentity:
+    """The identity of Sophie ROUX (LEGRAND), mother in three schools."""
     return db.session.get(ParentIdentity, identity_of(f"siecle:{COLLEGE}:2001"))
 
 

@@ -39,6 +39,7 @@ RESERVED = ("identifier_counters",)
 
 
 def pupils_by_ine(app) -> dict:
+    """Each pupil's schooling and account, by INE."""
     with app.app_context():
         rows = db.session.execute(
             select(Pupil, School.uai, Academie.code, Account)

@@ -15,6 +15,7 @@ from tests.directory.conftest import EXAMPLES
 
 
 def records(path):
+    """Everything an ONDE file yields."""
     return list(onde.OndeFile(path).records())
 
 

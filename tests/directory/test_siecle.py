@@ -21,10 +21,12 @@ from tests.directory.conftest import EXAMPLES
 
 
 def records(path):
+    """Everything a SIECLE file yields."""
     return list(siecle.SiecleFile(path).records())
 
 
 def write(tmp_path, text, name="ElevesSansAdresses.xml", encoding="iso-8859-15"):
+    """Write a test file in an encoding; return its path."""
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
     return path
