@@ -40,7 +40,11 @@ screenshots: $(STAMP) ## PNGs of every hosted page at 375 and 1280 px under docs
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check idp tests bench examples scripts
 
-bench: $(STAMP) ## Benchmarks; results written to docs/performance.md
+bench: $(STAMP) ## Benchmarks (docs/performance.md); `make loadtest` for the load test
 	$(BIN)/python -m bench
 
-.PHONY: help install migrate revision run serve test lint bench screenshots
+loadtest: $(STAMP) ## Load test against gunicorn + PostgreSQL + Redis (docs/loadtest.md)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.loadtest
+
+.PHONY: help install migrate revision run serve test lint bench loadtest screenshots

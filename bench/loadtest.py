@@ -47,8 +47,8 @@ from bench.common import VENV_BIN
 from bench.common import WORK_DIR
 from bench.common import BenchError
 from bench.common import children
+from bench.common import cmdline
 from bench.common import cpu_snapshot
-from bench.common import interference
 from bench.common import machine
 from bench.common import stat_cpu
 from bench.common import tail
@@ -293,16 +293,12 @@ class Monitor(threading.Thread):
                 return None
             return round((b[key] - a[key]) / dt, 3)
 
-        others = interference(a["snapshot"], b["snapshot"], dt, root=os.getpid())
-        redis_cpu = 0.0
-        for pid, (cpu, _ppid, name) in b["snapshot"].items():
-            if name.startswith("redis-server"):
-                redis_cpu += cpu - a["snapshot"].get(pid, (0.0, 0, ""))[0]
-        known = sum((b[k] - a[k]) for k in ("server", "pg_app") if a.get(k) is not None)
+        procs = _per_process(inside)
+        own_self = procs["self"]
+        known = (b["server"] - a["server"]) + procs["postgres"] + procs["redis"] + procs["other"]
+        known += own_self
         if a.get("generator") is not None and b.get("generator") is not None:
             known += b["generator"] - a["generator"]
-        known += others["postgres_cpu_s"] - (b["pg_app"] - a["pg_app"]) + redis_cpu
-        known += others["other_cpu_s"]
         return {
             "seconds": round(dt, 1),
             "server_cores": cores("server"),
@@ -310,19 +306,63 @@ class Monitor(threading.Thread):
             "pg_app_cores": cores("pg_app"),
             "pg_app_cpu_s": round(b["pg_app"] - a["pg_app"], 1),
             "pg_backends_max": max(s["pg_backends"] for s in inside),
-            "postgres_all_cores": round(others["postgres_cpu_s"] / dt, 3),
+            "postgres_all_cores": round(procs["postgres"] / dt, 3),
             "generator_cores": cores("generator"),
-            "redis_cores": round(redis_cpu / dt, 3),
+            "redis_cores": round(procs["redis"] / dt, 3),
+            "orchestrator_cores": round(own_self / dt, 3),
             "machine_busy_cores": cores("busy"),
             "machine_idle_cores": cores("idle"),
             "machine_steal_cores": cores("steal"),
-            "other_processes_cores": others["other_cores"],
-            "other_processes_top": others["top"],
-            # Busy time no process alive at the end accounts for: processes that started
-            # and ended inside the window (other people's test runs), the kernel, this
-            # orchestrator.
+            "other_processes_cores": round(procs["other"] / dt, 3),
+            "other_processes_top": procs["top"],
+            # Busy time that no process seen by the once-a-second samples accounts for:
+            # processes that lived less than a second, interrupts, the kernel's own threads.
             "unaccounted_cores": round(((b["busy"] - a["busy"]) - known) / dt, 3),
         }
+
+
+def _per_process(samples: list[dict]) -> dict:
+    """CPU seconds used between the first and the last sample by every process seen in any
+    sample (so that processes that came and went inside the window count too), grouped:
+    PostgreSQL, Redis, this script, other processes outside this script's process tree."""
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    info: dict[int, tuple[int, str]] = {}
+    for index, sample in enumerate(samples):
+        for pid, (cpu, ppid, name) in sample["snapshot"].items():
+            if pid not in first:
+                # Alive at the first sample: count from there; born later: from birth.
+                first[pid] = cpu if index == 0 else 0.0
+            last[pid] = cpu
+            info[pid] = (ppid, name)
+    root = os.getpid()
+    own = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _name) in info.items():
+            if ppid in own and pid not in own:
+                own.add(pid)
+                changed = True
+    out = {"postgres": 0.0, "redis": 0.0, "other": 0.0, "self": last.get(root, 0.0)
+           - first.get(root, 0.0)}
+    foreign = {}
+    for pid, cpu in last.items():
+        used = cpu - first[pid]
+        if pid in own or used <= 0:
+            continue
+        name = info[pid][1]
+        if name.startswith("postgres"):
+            out["postgres"] += used
+        elif name.startswith("redis-server"):
+            out["redis"] += used
+        else:
+            out["other"] += used
+            foreign[pid] = used
+    top = sorted(foreign.items(), key=lambda kv: -kv[1])[:3]
+    out["top"] = [f"{cmdline(pid) or info[pid][1]} ({cpu:.1f} s)" for pid, cpu in top
+                  if cpu >= 0.5]
+    return out
 
 
 # -- after the run: what the provider itself says ------------------------------------------------
@@ -457,6 +497,15 @@ def run(args) -> dict:
         result = json.loads(result_path.read_text())
         report["load"] = result
         report["cpu"] = monitor.window(result["window_start"], result["window_end"])
+        # The generator measures its own CPU over the window exactly (getrusage); the
+        # once-a-second samples may miss its end.
+        if result.get("generator_window_cpu_s") is not None and result["window_s"]:
+            gen = round(result["generator_window_cpu_s"] / result["window_s"], 3)
+            if report["cpu"].get("generator_cores") is None and \
+                    report["cpu"].get("unaccounted_cores") is not None:
+                report["cpu"]["unaccounted_cores"] = round(
+                    report["cpu"]["unaccounted_cores"] - gen, 3)
+            report["cpu"]["generator_cores"] = gen
         if monitor.error:
             report["cpu"]["monitor_error"] = monitor.error
         report["provider_metrics"] = scrape_metrics(inst.base)
@@ -657,9 +706,11 @@ def markdown(report: dict) -> str:
         f"| all PostgreSQL processes | {_fmt(cpu.get('postgres_all_cores'), 2)} | |",
         f"| Redis | {_fmt(cpu.get('redis_cores'), 2)} | |",
         f"| load generator (locust, one process) | {_fmt(cpu.get('generator_cores'), 2)} | |",
+        f"| this script (sampling /proc once a second) | "
+        f"{_fmt(cpu.get('orchestrator_cores'), 2)} | |",
         f"| other processes on the machine | {_fmt(cpu.get('other_processes_cores'), 2)} | "
         f"{'; '.join(cpu.get('other_processes_top') or []) or ''} |",
-        f"| not attributed (short-lived processes, kernel, this script's sampling) | "
+        f"| not attributed (processes shorter than a second, interrupts, kernel threads) | "
         f"{_fmt(cpu.get('unaccounted_cores'), 2)} | |",
         f"| **whole machine busy** | **{_fmt(cpu.get('machine_busy_cores'), 2)}** of "
         f"{m['cores']} | steal {_fmt(cpu.get('machine_steal_cores'), 2)} |",

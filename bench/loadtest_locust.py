@@ -518,8 +518,13 @@ def main(config_path: str, result_path: str) -> int:
     COLLECTOR.window_start = started + CFG["warmup_s"]
     deadline = started + CFG["warmup_s"] + CFG["duration_s"]
     last = started
+    window_cpu0 = None
     while time.time() < deadline:
-        gevent.sleep(min(1.0, max(0.0, deadline - time.time())))
+        now = time.time()
+        if window_cpu0 is None and now >= COLLECTOR.window_start:
+            window_cpu0 = _cpu()
+        nxt = deadline if window_cpu0 is not None else COLLECTOR.window_start
+        gevent.sleep(min(1.0, max(0.0, nxt - now)))
         if time.time() - last >= 15:
             last = time.time()
             done = len(COLLECTOR.http)
@@ -527,6 +532,7 @@ def main(config_path: str, result_path: str) -> int:
             print(f"[loadtest {time.strftime('%H:%M:%S')}] {last - started:5.0f} s: "
                   f"{done} requests, {bad} errors", file=sys.stderr, flush=True)
     COLLECTOR.window_end = time.time()
+    window_cpu = _cpu() - (window_cpu0 if window_cpu0 is not None else _cpu())
     runner.stop()
     stopped = time.time()
     runner.quit()
@@ -557,11 +563,17 @@ def main(config_path: str, result_path: str) -> int:
         "locust_totals": total,
         "generator_cpu_s": round((cpu1.ru_utime + cpu1.ru_stime)
                                  - (cpu0.ru_utime + cpu0.ru_stime), 2),
+        "generator_window_cpu_s": round(window_cpu, 2),
         "generator_max_rss_mb": round(cpu1.ru_maxrss / 1024, 1),
     }
     with open(result_path, "w") as fh:
         json.dump(result, fh, indent=1)
     return 0
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def locust_totals(env) -> dict:
