@@ -6,6 +6,7 @@ import logging
 import os
 
 import redis
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from flask import Flask
 from flask import jsonify
 from flask import request
@@ -140,6 +141,14 @@ def _register_errors(app: Flask) -> None:
             error.code, ("Erreur", "La demande n'a pas pu être traitée. Réessayez.")
         )
         return web.render_error(error.code or 400, title, message)
+
+    @app.errorhandler(InsecureTransportError)
+    def insecure(error):
+        """A protocol request over plain http in production (see trusted_proxies)."""
+        if _wants_json():
+            return jsonify(error="invalid_request", error_description="HTTPS is required"), 400
+        return web.render_error(400, "Connexion non sécurisée",
+                                "Ce service ne s'utilise qu'en connexion sécurisée (https).")
 
     @app.errorhandler(OperationalError)
     def database_down(error):

@@ -81,3 +81,14 @@ def test_redis_outage_gives_503_then_recovers_without_restart(tmp_path, make_acc
     finally:
         redis_proc.terminate()
         redis_proc.wait(10)
+
+
+def test_plain_http_protocol_requests_are_refused_when_https_is_required(client,
+                                                                        monkeypatch):
+    # As in production, where only https is accepted (behind trusted proxies).
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    response = client.post("/token", data={"grant_type": "authorization_code", "code": "x"},
+                           base_url="http://idp.example.org")
+    assert response.status_code == 400
+    assert response.json == {"error": "invalid_request",
+                             "error_description": "HTTPS is required"}
