@@ -38,7 +38,7 @@ screenshots: $(STAMP) ## PNGs of every hosted page at 375 and 1280 px under docs
 	$(BIN)/python scripts/screenshots.py
 
 lint: $(STAMP) ## ruff
-	$(BIN)/ruff check idp tests bench examples scripts
+	$(BIN)/ruff check .
 
 bench: $(STAMP) ## Benchmarks (docs/performance.md); `make loadtest` for the load test
 	$(BIN)/python -m bench

@@ -171,7 +171,6 @@ def to_flask(values: dict) -> dict:
     flask["SESSION_COOKIE_SECURE"] = values["issuer"].startswith("https://")
     flask["TESTING"] = values["env"] == "testing"
     flask["MAX_CONTENT_LENGTH"] = 1024 * 1024
-    flask["JSON_SORT_KEYS"] = False
     return flask
 
 

@@ -23,7 +23,7 @@ run() {
   [ "$rc" -ne 0 ] && status=$rc
 }
 
-"$BIN/ruff" check idp tests bench examples scripts || status=1
+"$BIN/ruff" check . || status=1
 
 PYTEST_EXTRA="" run "SQLite" IDP_TEST_DATABASE_URL= IDP_TEST_REDIS_URL=
 if [ -n "${IDP_TEST_DATABASE_URL:-}" ] || [ -n "${IDP_TEST_REDIS_URL:-}" ]; then

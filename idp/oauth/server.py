@@ -24,6 +24,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.grants import OpenIDToken
 from authlib.oidc.core.util import create_half_hash
+from flask import g
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -71,8 +72,13 @@ class Server(AuthorizationServer):
         self._save_token = self._store_token
 
     def _load_client(self, client_id):
-        row = client_service.get(client_id)
-        return client_service.OAuthClient(row) if row else None
+        # Authlib looks the client up more than once per request (consent, then the
+        # response): one query per request is enough.
+        memo = g.setdefault("oauth_clients", {})
+        if client_id not in memo:
+            row = client_service.get(client_id)
+            memo[client_id] = client_service.OAuthClient(row) if row else None
+        return memo[client_id]
 
     def create_oauth2_request(self, request):
         """Accept a prepared request, or read the current Flask request."""

@@ -66,15 +66,6 @@ class SessionService:
             session.last_seen_at = now
         return session
 
-    def find_by_sid(self, sid: str) -> SsoSession | None:
-        """Return the live session with this public sid, or None."""
-        session = db.session.execute(
-            db.select(SsoSession).where(SsoSession.sid == sid)
-        ).scalar_one_or_none()
-        if session is None or session.ended_at is not None or session.expires_at <= utcnow():
-            return None
-        return session
-
     def add_client(self, session: SsoSession, client_id: str) -> None:
         """Remember that the client received tokens in this session."""
         if any(c.client_id == client_id for c in session.clients):
