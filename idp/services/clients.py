@@ -84,7 +84,8 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
     scopes = list(dict.fromkeys(scopes or DEFAULT_SCOPES))
     if "openid" not in scopes:
         scopes.insert(0, "openid")
-    client_id = client_id or secrets.token_urlsafe(18)
+    # Hex: a client id never starts with "-", which command lines would take for an option.
+    client_id = client_id or secrets.token_hex(16)
     if db.session.execute(db.select(Client.id).where(Client.client_id == client_id)).first():
         raise ClientError(f"client_id: {client_id} already exists")
     secret = None if public or auth_method == "private_key_jwt" else secrets.token_urlsafe(32)
