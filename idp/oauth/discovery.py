@@ -9,11 +9,22 @@ from idp.oauth.server import ALL_AUTH_METHODS
 from idp.services.keys import ALGORITHMS
 
 ACR_VALUES = ["eidas1"]
+# Where metadata() keeps the document in app.extensions (tests clear it).
+CACHE_KEY = "idp.discovery"
+
+
+def cached_metadata(app) -> dict | None:
+    """Return the document metadata() computed for app, or None if not computed (yet).
+
+    Needs no application context; the same dict until the cache is cleared, so that
+    derived data (idp.oauth.documents' bytes) can be keyed on its identity.
+    """
+    return app.extensions.get(CACHE_KEY)
 
 
 def metadata() -> dict:
     """Return the discovery document (computed once per application)."""
-    cached = current_app.extensions.get("idp.discovery")
+    cached = current_app.extensions.get(CACHE_KEY)
     if cached is not None:
         return cached
     issuer = current_app.config["ISSUER"]
@@ -60,5 +71,5 @@ def metadata() -> dict:
         "service_documentation": f"{issuer}/aide",
         "op_policy_uri": f"{issuer}/mentions-legales",
     }
-    current_app.extensions["idp.discovery"] = doc
+    current_app.extensions[CACHE_KEY] = doc
     return doc

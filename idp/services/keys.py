@@ -183,6 +183,18 @@ class KeyService:
         """Return the published JWK set (active, next and unexpired retired keys)."""
         return {"keys": self._load()["public"]}
 
+    def cached_public_keys(self) -> list[dict] | None:
+        """Return the published keys as jwks() would, without the database, or None.
+
+        None when the cached key set is missing or older than cache_seconds, i.e. when
+        jwks() would read the table. The list is the same object until the next reload,
+        so that derived data (idp.oauth.documents' bytes) can be keyed on its identity.
+        """
+        cache = self._cache
+        if cache is None or time.monotonic() - self._cache_at >= self.cache_seconds:
+            return None
+        return cache["public"]
+
     def public_keyset(self) -> KeySet:
         """Return the published keys as a joserfc KeySet, to verify our own tokens."""
         return KeySet.import_key_set(self.jwks())
