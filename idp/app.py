@@ -21,6 +21,8 @@ from idp import metrics
 from idp import web
 from idp.extensions import db
 from idp.extensions import migrate
+from idp.extensions import tune_engine
+from idp.oauth.documents import Documents
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
@@ -38,8 +40,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     if values["trusted_proxies"]:
         n = values["trusted_proxies"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)
+    app.wsgi_app = Documents(app, app.wsgi_app)  # discovery and JWKS, in front of ProxyFix
 
     db.init_app(app)
+    with app.app_context():
+        tune_engine(db.engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR)
     web.init_app(app)
     metrics.init_app(app)

@@ -178,4 +178,7 @@ def _engine_options(url: str) -> dict:
     """Connection pool settings suited to each engine."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
+    # No pre-ping: it would cost a round trip on every request. After a database restart
+    # the first query on each stale connection fails (503), SQLAlchemy then invalidates
+    # the pool, and the next requests reconnect.
+    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}

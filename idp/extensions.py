@@ -3,6 +3,7 @@
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy import event
 
 # Constraint names are fixed so that Alembic migrations are identical on every engine.
 NAMING_CONVENTION = {
@@ -15,3 +16,19 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+
+
+def tune_engine(engine) -> None:
+    """Per-connection settings: SQLite in write-ahead-log mode for concurrent workers."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, connection_record):
+        # WAL lets readers and the writer of several gunicorn workers proceed together,
+        # and a commit appends to the log instead of rewriting a journal file;
+        # synchronous=NORMAL is durable across application crashes in that mode.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

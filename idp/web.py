@@ -12,6 +12,7 @@ from flask import g
 from flask import render_template
 from flask import request
 from flask import session
+from flask.sessions import SecureCookieSessionInterface
 
 from idp.services import audit
 from idp.services.secrets import same
@@ -62,9 +63,18 @@ def _check_csrf():
 
 def _reject_nul():
     """No legitimate parameter contains NUL; databases refuse it, so refuse it first."""
-    for key, value in request.values.items(multi=True):
-        if "\x00" in key or "\x00" in value:
-            abort(400)
+    query = request.query_string
+    # NUL can only reach a parameter percent-encoded (or raw) in the query string; the
+    # form is checked only when there is one, so GET requests parse nothing here.
+    if b"%00" in query or b"\x00" in query:
+        abort(400)
+    if request.method != "GET" and request.mimetype in FORM_TYPES:
+        for key, value in request.form.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def client_ip() -> str:
@@ -102,36 +112,70 @@ def render_error(status: int, title: str, message: str, back_url=None):
     ), status
 
 
+class CsrfCookieSession(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (it only holds the CSRF token), with its serializer
+    built once per application instead of on every request."""
+
+    def get_signing_serializer(self, app):
+        """Return the application's serializer, created on first use."""
+        serializer = app.extensions.get("idp.session_serializer")
+        if serializer is None:
+            serializer = super().get_signing_serializer(app)
+            app.extensions["idp.session_serializer"] = serializer
+        return serializer
+
+
+def valid_request_id(sent: str | None) -> str:
+    """The request id a proxy sent when it is well-formed, else a new one."""
+    if not sent or len(sent) > 64 or not sent.replace("-", "").isalnum():
+        return uuid.uuid4().hex
+    return sent
+
+
+def security_headers(issuer: str) -> list[tuple[str, str]]:
+    """The headers every response carries (HSTS only when served over https)."""
+    headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if issuer.startswith("https://"):
+        headers.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    return headers
+
+
 def init_app(app):
-    """Register the request hooks and the template globals."""
+    """Register the request hooks, the session interface and the template globals."""
+    app.session_interface = CsrfCookieSession()
 
     @app.before_request
     def _start():
-        rid = request.headers.get("X-Request-ID", "")
-        if not rid or len(rid) > 64 or not rid.replace("-", "").isalnum():
-            rid = uuid.uuid4().hex
-        g.request_id = rid
+        rid = g.request_id = valid_request_id(request.headers.get("X-Request-ID"))
         audit.origin.set({"ip": client_ip(), "request_id": rid})
         _reject_nul()
         _check_csrf()
 
+    security = security_headers(app.config["ISSUER"])
+    no_store = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
     @app.after_request
     def _headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        # A view may set its own value of a security header: keep it (one pass).
+        present = {name.lower() for name, _ in headers}
+        headers.extend(
+            [(k, v) for k, v in security if k.lower() not in present]
+        )
         headers["X-Request-ID"] = g.get("request_id", "")
-        if request.endpoint == "static":
+        endpoint = request.endpoint
+        if endpoint == "static":
             # Services may use our DSFR stylesheet: its fonts need CORS to load.
             headers.setdefault("Access-Control-Allow-Origin", "*")
-        if request.endpoint not in CACHEABLE_ENDPOINTS:
-            headers["Cache-Control"] = "no-store"
-            headers["Pragma"] = "no-cache"
-        if current_app.config["ISSUER"].startswith("https://"):
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        if endpoint not in CACHEABLE_ENDPOINTS:
+            for name, value in no_store:
+                headers[name] = value
         return response
 
     app.jinja_env.globals["csrf_token"] = csrf_token

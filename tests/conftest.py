@@ -96,6 +96,7 @@ def _clean(app):
                 provider.redis.delete(key)
         provider.keys.invalidate()
         app.extensions.pop("idp.discovery", None)
+        app.extensions.pop("idp.client_cache", None)
 
 
 @pytest.fixture

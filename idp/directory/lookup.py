@@ -9,6 +9,7 @@ from datetime import date
 from typing import NamedTuple
 
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import select
 
 from idp.directory.models import Academie
@@ -95,9 +96,13 @@ _CHILDREN = (
 )
 
 
+# Built once for the UserInfo path (no statement building and keying per request).
+_SCHOOLING_OF = _SCHOOLING.where(pupils.c.account_id == bindparam("account_id"))
+_CHILDREN_OF = _CHILDREN.where(identities.c.account_id == bindparam("account_id"))
+
 def schooling_of(account_id: int) -> Schooling | None:
     """Return the schooling of the pupil whose account this is, if it is a pupil's."""
-    row = db.session.execute(_SCHOOLING.where(pupils.c.account_id == account_id)).first()
+    row = db.session.execute(_SCHOOLING_OF, {"account_id": account_id}).first()
     if row is None:
         return None
     ine, degree, division, mefstat4, label, left_at, uai, name, academie = row
@@ -108,7 +113,7 @@ def schooling_of(account_id: int) -> Schooling | None:
 
 def children_of(account_id: int) -> list[Child]:
     """Return the confirmed children of a parent's account, eldest first."""
-    rows = db.session.execute(_CHILDREN.where(identities.c.account_id == account_id)).all()
+    rows = db.session.execute(_CHILDREN_OF, {"account_id": account_id}).all()
     children = [
         Child(public_id, ine, given, usage or family, birthdate, degree, mefstat4, label, uai,
               name or None)

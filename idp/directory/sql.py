@@ -22,7 +22,8 @@ def chunks(items: Iterable, size: int = IN_CHUNK) -> Iterator[list]:
         yield chunk
 
 
-def _ignoring_insert(conn, table, index_elements: list[str], sql_values: dict):
+def ignoring_insert(conn, table, index_elements: list[str], sql_values: dict):
+    """An INSERT that skips rows colliding on index_elements (SQLite, PostgreSQL)."""
     dialect = conn.dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -41,7 +42,7 @@ def insert_ignore(conn, table, rows: list[dict], index_elements: list[str],
     `sql_values` are SQL expressions for columns every row shares (e.g. func.now()).
     """
     if rows:
-        conn.execute(_ignoring_insert(conn, table, index_elements, sql_values), rows)
+        conn.execute(ignoring_insert(conn, table, index_elements, sql_values), rows)
 
 
 def ids_by(conn, key_column, keys: list) -> dict:
@@ -68,7 +69,7 @@ def insert_ids(conn, table, rows: list[dict], key: str, *, ignore: bool = False,
     if not rows:
         return {}
     keys = [row[key] for row in rows]
-    statement = (_ignoring_insert(conn, table, [key], sql_values) if ignore
+    statement = (ignoring_insert(conn, table, [key], sql_values) if ignore
                  else insert(table).values(**sql_values))
     if conn.dialect.name == "sqlite":
         largest = select(func.max(table.c.id))

@@ -39,31 +39,6 @@ class AuthorizationCode(db.Model):
 
     account = relationship("Account", lazy="joined")
 
-    # Authlib's AuthorizationCodeMixin
-    def get_redirect_uri(self):
-        """Return the redirect URI the code was issued for."""
-        return self.redirect_uri
-
-    def get_scope(self):
-        """Return the granted scope."""
-        return self.scope
-
-    def get_nonce(self):
-        """Return the nonce of the authorization request."""
-        return self.nonce
-
-    def get_auth_time(self):
-        """Return when the person authenticated (epoch seconds)."""
-        return self.auth_time
-
-    def get_acr(self):
-        """Return the authentication context class reached."""
-        return self.acr
-
-    def get_amr(self):
-        """Return the authentication methods used."""
-        return self.amr
-
 
 class Token(db.Model):
     """An access token and its optional refresh token, one link of a grant chain."""

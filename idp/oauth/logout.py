@@ -152,7 +152,7 @@ def _validate(params: dict):
         if client_id and client_id != aud_id:
             raise LogoutError("La demande de déconnexion est incohérente (client_id).")
         client_id = aud_id
-    client = clients.get(client_id) if client_id else None
+    client = clients.lookup(client_id) if client_id else None
     if client_id and client is None:
         raise LogoutError("Le service qui demande la déconnexion n'est pas reconnu.")
     target = params.get("post_logout_redirect_uri")
@@ -189,7 +189,7 @@ def notify(account, sid: str, client_ids: list[str]) -> dict[str, bool]:
     """POST logout tokens to every client with a back-channel URI; return results."""
     jobs = []
     for client_id in client_ids:
-        client = clients.get(client_id)
+        client = clients.lookup(client_id)
         if client is None or not client.backchannel_logout_uri:
             continue
         jobs.append((client, logout_token(client, account, sid)))

@@ -6,6 +6,7 @@ module supplies storage, token formats and the ID token contents.
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import timedelta
 
@@ -24,13 +25,11 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.grants import OpenIDToken
 from authlib.oidc.core.util import create_half_hash
-from flask import g
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
-from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models.base import utcnow
 from idp.oauth import claims as claims_mapper
@@ -72,13 +71,8 @@ class Server(AuthorizationServer):
         self._save_token = self._store_token
 
     def _load_client(self, client_id):
-        # Authlib looks the client up more than once per request (consent, then the
-        # response): one query per request is enough.
-        memo = g.setdefault("oauth_clients", {})
-        if client_id not in memo:
-            row = client_service.get(client_id)
-            memo[client_id] = client_service.OAuthClient(row) if row else None
-        return memo[client_id]
+        row = client_service.lookup(client_id)
+        return client_service.OAuthClient(row) if row else None
 
     def create_oauth2_request(self, request):
         """Accept a prepared request, or read the current Flask request."""
@@ -93,7 +87,7 @@ class Server(AuthorizationServer):
             grant_id = code_grant_id(request.authorization_code)
         else:
             grant_id = request.refresh_token.grant_id
-        row = tokens.store(
+        tokens.store(
             token,
             grant_id=grant_id,
             client_id=request.client.client_id,
@@ -103,8 +97,6 @@ class Server(AuthorizationServer):
             access_ttl=cfg["ACCESS_TOKEN_TTL"],
             refresh_ttl=cfg["REFRESH_TOKEN_TTL"],
         )
-        request.token_row = row
-        return row
 
     def authenticate_client(self, request, methods, endpoint="token"):
         """Authlib's client authentication, with malformed credentials made a 401."""
@@ -122,28 +114,31 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     TOKEN_ENDPOINT_AUTH_METHODS = ALL_AUTH_METHODS
 
+    def generate_authorization_code(self):
+        """A random code of 256 bits (Authlib draws it character by character)."""
+        return secrets.token_urlsafe(32)
+
     def save_authorization_code(self, code, request):
         """Store the code's hash with everything the token response will need."""
         sso = request.sso
-        cfg = self.server.provider.config
-        row = AuthorizationCode(
-            code_hash=token_hash(code),
+        data = request.payload.data
+        tokens.save_code(
+            code,
             client_id=request.client.client_id,
             account_id=request.user.id,
             redirect_uri=request.payload.redirect_uri,
             scope=request.scope,
-            nonce=request.payload.data.get("nonce"),
-            code_challenge=request.payload.data.get("code_challenge"),
-            code_challenge_method=request.payload.data.get("code_challenge_method"),
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
             claims_request=request.claims_request,
             auth_time=sso.auth_time,
             acr=sso.acr,
             amr=sso.amr,
             sid=sso.sid,
-            expires_at=utcnow() + timedelta(seconds=cfg["AUTHORIZATION_CODE_TTL"]),
+            expires_at=utcnow() + timedelta(seconds=self.server.provider.config[
+                "AUTHORIZATION_CODE_TTL"]),
         )
-        db.session.add(row)
-        return row
 
     def query_authorization_code(self, code, client):
         """Consume the code atomically; a replay revokes what it issued."""
@@ -176,7 +171,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
 
-def code_grant_id(code: AuthorizationCode) -> str:
+def code_grant_id(code) -> str:
     """The grant id of the chain a code starts: derived from it, so a replay finds it."""
     return token_hash(f"code:{code.code_hash}")
 
@@ -394,7 +389,7 @@ class Introspection(IntrospectionEndpoint):
             expires = max(expires, token.refresh_expires_at)
         if token.revoked_at is not None or expires <= now or token.account.status == "disabled":
             return {"active": False}
-        client = client_service.get(token.client_id)
+        client = client_service.lookup(token.client_id)
         sub = subject_for(token.account, client, self.provider.config["PAIRWISE_SALT"])
         return {
             "active": True,

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cached_property
 
+from sqlalchemy import bindparam
+from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy import update
 
 from idp.extensions import db
+from idp.models import Account
 from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models.base import utcnow
@@ -24,44 +29,46 @@ def generate(include_refresh_token: bool, access_ttl: int) -> dict:
 
 
 def store(token: dict, *, grant_id: str, client_id: str, account, scope: str,
-          origin, access_ttl: int, refresh_ttl: int) -> Token:
+          origin, access_ttl: int, refresh_ttl: int) -> None:
     """Save hashes of a token response; origin is the code or refresh token it came from."""
     now = utcnow()
-    row = Token(
-        access_token_hash=token_hash(token["access_token"]),
-        refresh_token_hash=token_hash(token["refresh_token"]) if token.get("refresh_token")
-        else None,
-        grant_id=grant_id,
-        client_id=client_id,
-        account_id=account.id,
-        scope=scope,
-        claims_request=origin.claims_request,
-        auth_time=origin.auth_time,
-        acr=origin.acr,
-        amr=origin.amr,
-        sid=origin.sid,
-        issued_at=now,
-        access_expires_at=now + timedelta(seconds=access_ttl),
-        refresh_expires_at=now + timedelta(seconds=refresh_ttl)
-        if token.get("refresh_token") else None,
-    )
-    row.account = account
-    db.session.add(row)
+    refresh = token.get("refresh_token")
+    db.session.execute(_INSERT_TOKEN, {
+        "access_token_hash": token_hash(token["access_token"]),
+        "refresh_token_hash": token_hash(refresh) if refresh else None,
+        "grant_id": grant_id,
+        "client_id": client_id,
+        "account_id": account.id,
+        "scope": scope,
+        "claims_request": origin.claims_request,
+        "auth_time": origin.auth_time,
+        "acr": origin.acr,
+        "amr": origin.amr,
+        "sid": origin.sid,
+        "issued_at": now,
+        "access_expires_at": now + timedelta(seconds=access_ttl),
+        "refresh_expires_at": now + timedelta(seconds=refresh_ttl) if refresh else None,
+    })
     audit.record("token.issued", account=account, client_id=client_id, scope=scope,
-                 refresh=bool(token.get("refresh_token")))
-    return row
+                 refresh=bool(refresh))
 
 
-def find_access(value: str | None) -> Token | None:
-    """Return the live token for an access token value, or None."""
+_INSERT_TOKEN = insert(Token.__table__)
+
+
+def find_access(value: str | None):
+    """Return the live grant of an access token value, or None.
+
+    UserInfo calls this on every request, so it reads one joined row instead of ORM
+    objects: the token's client_id, scope and claims_request, and the account's columns
+    (without its secrets), all as attributes of the returned row.
+    """
     if not value or not isinstance(value, str) or len(value) > 256:
         return None
-    row = db.session.execute(
-        db.select(Token).where(Token.access_token_hash == token_hash(value))
-    ).scalar_one_or_none()
+    row = db.session.execute(_ACCESS_GRANT, {"digest": token_hash(value)}).first()
     if row is None or row.revoked_at is not None or row.access_expires_at <= utcnow():
         return None
-    if row.account.status == "disabled":
+    if row.status == "disabled":
         return None
     return row
 
@@ -70,9 +77,24 @@ def find_refresh(value: str | None) -> Token | None:
     """Return the token row holding this refresh token, live or not."""
     if not value or not isinstance(value, str) or len(value) > 256:
         return None
-    return db.session.execute(
-        db.select(Token).where(Token.refresh_token_hash == token_hash(value))
-    ).scalar_one_or_none()
+    return db.session.execute(_BY_REFRESH, {"digest": token_hash(value)}).scalar_one_or_none()
+
+
+# Statements of the protocol's hot paths are built once: SQLAlchemy then skips building
+# and keying them on every request.
+_TOKENS = Token.__table__
+_ACCOUNTS = Account.__table__
+_ACCOUNT_SECRETS = {"password_hash", "totp_secret_encrypted", "security_stamp"}
+_ACCESS_GRANT = (
+    select(
+        _TOKENS.c.client_id, _TOKENS.c.scope, _TOKENS.c.claims_request,
+        _TOKENS.c.revoked_at, _TOKENS.c.access_expires_at,
+        *(c for c in _ACCOUNTS.c if c.name not in _ACCOUNT_SECRETS),
+    )
+    .join_from(_TOKENS, _ACCOUNTS, _ACCOUNTS.c.id == _TOKENS.c.account_id)
+    .where(_TOKENS.c.access_token_hash == bindparam("digest"))
+)
+_BY_REFRESH = select(Token).where(Token.refresh_token_hash == bindparam("digest"))
 
 
 def claim_refresh(row: Token) -> bool:
@@ -85,28 +107,83 @@ def claim_refresh(row: Token) -> bool:
     return result.rowcount == 1
 
 
-def claim_code(code: str, client_id: str) -> tuple[AuthorizationCode | None, str]:
+class IssuedCode:
+    """A claimed authorization code: the stored row, read as Authlib expects it."""
+
+    def __init__(self, row):
+        self.__dict__.update(row._mapping)
+
+    @cached_property
+    def account(self):
+        """The account the code was issued to."""
+        return db.session.execute(_ACCOUNT, {"id": self.account_id}).scalar_one()
+
+    def get_redirect_uri(self):
+        """Return the redirect URI the code was issued for."""
+        return self.redirect_uri
+
+    def get_scope(self):
+        """Return the granted scope."""
+        return self.scope
+
+    def get_nonce(self):
+        """Return the nonce of the authorization request."""
+        return self.nonce
+
+    def get_auth_time(self):
+        """Return when the person authenticated (epoch seconds)."""
+        return self.auth_time
+
+    def get_acr(self):
+        """Return the authentication context class reached."""
+        return self.acr
+
+    def get_amr(self):
+        """Return the authentication methods used."""
+        return self.amr
+
+
+def save_code(code: str, **values) -> None:
+    """Store a new authorization code's hash with what the token response will need."""
+    db.session.execute(_INSERT_CODE, {"code_hash": token_hash(code), "consumed_at": None,
+                                      "created_at": utcnow(), **values})
+
+
+_CODES = AuthorizationCode.__table__
+_INSERT_CODE = insert(_CODES)
+_CLAIM_CODE = (
+    update(_CODES)
+    .where(_CODES.c.code_hash == bindparam("digest"),
+           _CODES.c.client_id == bindparam("client"),
+           _CODES.c.consumed_at.is_(None))
+    .values(consumed_at=bindparam("now"))
+    .returning(*_CODES.c)
+)
+_CODE = select(_CODES).where(_CODES.c.code_hash == bindparam("digest"))
+_ACCOUNT = select(Account).where(Account.id == bindparam("id"))
+
+
+def claim_code(code: str, client_id: str) -> tuple[IssuedCode | None, str]:
     """Consume a code, atomically: return (code, "ok") or (None|code, reason)."""
     if not code or not isinstance(code, str) or len(code) > 256:
         return None, "unknown"
     digest = token_hash(code)
+    now = utcnow()
+    # One statement on the normal path: only the first redemption by its own client
+    # gets the row back, however many arrive in parallel.
     row = db.session.execute(
-        db.select(AuthorizationCode).where(AuthorizationCode.code_hash == digest)
-    ).scalar_one_or_none()
+        _CLAIM_CODE, {"digest": digest, "client": client_id, "now": now}
+    ).first()
     if row is None:
-        return None, "unknown"
-    if row.client_id != client_id:
-        return None, "other_client"
-    result = db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.consumed_at.is_(None))
-        .values(consumed_at=utcnow())
-    )
-    if result.rowcount != 1:
-        return row, "replayed"
-    if row.expires_at <= utcnow():
-        return row, "expired"
-    return row, "ok"
+        row = db.session.execute(_CODE, {"digest": digest}).first()
+        if row is None:
+            return None, "unknown"
+        if row.client_id != client_id:
+            return None, "other_client"
+        return IssuedCode(row), "replayed"
+    if row.expires_at <= now:
+        return IssuedCode(row), "expired"
+    return IssuedCode(row), "ok"
 
 
 def revoke_grant(grant_id: str, reason: str) -> int:

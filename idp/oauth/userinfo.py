@@ -37,16 +37,17 @@ def respond(authorization: str | None, body_token: str | None, query_token: str 
         return _bearer_error(400, "invalid_request", "More than one access token was sent")
     if not value:
         return 401, {"error": "invalid_token"}, {"WWW-Authenticate": "Bearer"}
-    row = tokens.find_access(value)
-    if row is None:
+    grant = tokens.find_access(value)
+    if grant is None:
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
-    scopes = row.scope.split()
+    scopes = grant.scope.split()
     if "openid" not in scopes:
         return _bearer_error(403, "insufficient_scope", "The openid scope is required")
-    client = clients.get(row.client_id)
+    client = clients.lookup(grant.client_id)
     if client is None:
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
-    sub = subject_for(row.account, client, current_app.config["PAIRWISE_SALT"])
-    ctx = claims_mapper.ClaimsContext(account=row.account, client=client, sub=sub)
-    requested = (row.claims_request or {}).get("userinfo")
+    # The grant row carries the account's columns.
+    sub = subject_for(grant, client, current_app.config["PAIRWISE_SALT"])
+    ctx = claims_mapper.ClaimsContext(account=grant, client=client, sub=sub)
+    requested = (grant.claims_request or {}).get("userinfo")
     return 200, claims_mapper.build(ctx, scopes, requested), {}

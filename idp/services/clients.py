@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import secrets
+import time
+from itertools import chain
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
+from flask import current_app
+from sqlalchemy import bindparam
+from sqlalchemy import event
+from sqlalchemy import inspect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from idp.extensions import db
 from idp.models import Client
@@ -18,6 +27,13 @@ from idp.services.secrets import token_hash
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 DEFAULT_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+
+#: How long a worker serves a client registration from memory. A change made in this
+#: process is seen at once; other processes (the CLI, other workers and hosts) see it
+#: within this delay (docs/operations.md).
+CACHE_SECONDS = 30.0
+#: Bound on the cached registrations per process (a country has thousands of services).
+CACHE_SIZE = 20_000
 
 
 class ClientError(ValueError):
@@ -130,9 +146,72 @@ def get(client_id: str | None) -> Client | None:
     """Return the client with this id, if any."""
     if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
         return None
-    return db.session.execute(
-        db.select(Client).where(Client.client_id == client_id)
-    ).scalar_one_or_none()
+    return db.session.execute(_BY_ID, {"client_id": client_id}).scalar_one_or_none()
+
+
+_BY_ID = select(Client).where(Client.client_id == bindparam("client_id"))
+
+
+def lookup(client_id: str | None):
+    """Return a read-only snapshot of the client for the protocol paths, or None.
+
+    Every authorization, token and UserInfo request needs the client; reading it from
+    memory saves a query on each. The snapshot has the Client columns as attributes but
+    is not an ORM object: registrations are changed through `get` and the functions
+    above, never through a snapshot.
+    """
+    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+        return None
+    cache = current_app.extensions.get("idp.client_cache")
+    if cache is None or cache.generation != _changes.generation:
+        cache = current_app.extensions["idp.client_cache"] = _ClientCache(_changes.generation)
+    return cache.get(client_id)
+
+
+class _ClientCache:
+    """Snapshots of client rows with the time they were read."""
+
+    def __init__(self, generation: int):
+        self.generation = generation
+        self.entries: dict[str, tuple[float, SimpleNamespace]] = {}
+
+    def get(self, client_id: str):
+        now = time.monotonic()
+        entry = self.entries.get(client_id)
+        if entry is not None and now - entry[0] < CACHE_SECONDS:
+            return entry[1]
+        row = get(client_id)
+        if row is None:
+            # Unknown ids are not remembered: random ids must not fill the memory.
+            self.entries.pop(client_id, None)
+            return None
+        if len(self.entries) >= CACHE_SIZE:
+            self.entries.clear()
+        snapshot = SimpleNamespace(
+            **{attr.key: getattr(row, attr.key) for attr in inspect(Client).column_attrs}
+        )
+        self.entries[client_id] = (now, snapshot)
+        return snapshot
+
+
+class _Changes:
+    """Counts the changes to client rows flushed by this process."""
+
+    generation = 0
+
+
+_changes = _Changes()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_clients(session, flush_context):
+    # Any write to a client row (services, CLI, console, tests) empties every cache of
+    # this process at once, so a rotated secret or a removed client stops working here
+    # immediately.
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, Client):
+            _changes.generation += 1
+            return
 
 
 def remove(client: Client) -> None:

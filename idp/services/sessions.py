@@ -5,6 +5,11 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+from sqlalchemy import bindparam
+from sqlalchemy import insert
+from sqlalchemy import select
+
+from idp.directory.sql import ignoring_insert
 from idp.extensions import db
 from idp.models import SessionClient
 from idp.models import SsoSession
@@ -25,33 +30,34 @@ class SessionService:
         self.max_ttl = max_ttl
 
     def create(self, account, *, amr: list[str], acr: str | None, extra: dict | None = None):
-        """Open a session for the account; return (cookie secret, session)."""
+        """Open a session for the account; return (cookie secret, public session id)."""
         secret = new_token(32)
+        sid = new_token(24)
         now = utcnow()
-        session = SsoSession(
-            secret_hash=token_hash(secret),
-            sid=new_token(24),
-            account_id=account.id,
-            auth_time=int(time.time()),
-            amr=amr,
-            acr=acr,
-            extra=extra or {},
-            created_at=now,
-            last_seen_at=now,
-            expires_at=now + timedelta(seconds=self.max_ttl),
-        )
-        session.account = account
-        db.session.add(session)
-        db.session.flush()
-        audit.record("session.created", account=account, sid=session.sid, amr=amr)
-        return secret, session
+        # A plain INSERT: every password login opens a session, and nothing in the
+        # request needs it as an ORM object afterwards.
+        db.session.execute(_INSERT, {
+            "secret_hash": token_hash(secret),
+            "sid": sid,
+            "account_id": account.id,
+            "auth_time": int(time.time()),
+            "amr": amr,
+            "acr": acr,
+            "extra": extra or {},
+            "created_at": now,
+            "last_seen_at": now,
+            "expires_at": now + timedelta(seconds=self.max_ttl),
+            "ended_at": None,
+        })
+        audit.record("session.created", account=account, sid=sid, amr=amr)
+        return secret, sid
 
     def find(self, secret: str | None) -> SsoSession | None:
         """Return the live session for a cookie secret, or None."""
         if not secret or not isinstance(secret, str) or len(secret) > 128:
             return None
         session = db.session.execute(
-            db.select(SsoSession).where(SsoSession.secret_hash == token_hash(secret))
+            _BY_SECRET, {"digest": token_hash(secret)}
         ).scalar_one_or_none()
         if session is None or session.ended_at is not None:
             return None
@@ -68,9 +74,15 @@ class SessionService:
 
     def add_client(self, session: SsoSession, client_id: str) -> None:
         """Remember that the client received tokens in this session."""
-        if any(c.client_id == client_id for c in session.clients):
-            return
-        session.clients.append(SessionClient(client_id=client_id))
+        # One statement on every SSO authorization, whether or not the pair is known.
+        connection = db.session.connection()
+        statement = _ADD_CLIENT.get(connection.dialect.name)
+        if statement is None:
+            statement = _ADD_CLIENT[connection.dialect.name] = ignoring_insert(
+                connection, SessionClient.__table__, ["session_id", "client_id"], {}
+            )
+        connection.execute(statement, {"session_id": session.id, "client_id": client_id,
+                                       "created_at": utcnow()})
 
     def end(self, session: SsoSession, reason: str = "logout") -> list[str]:
         """End a session; return the ids of the clients it logged into."""
@@ -88,3 +100,9 @@ class SessionService:
         for session in sessions:
             self.end(session, reason=reason)
         return sessions
+
+
+# Built once (SQLAlchemy then skips building and keying them on every request).
+_INSERT = insert(SsoSession.__table__)
+_BY_SECRET = select(SsoSession).where(SsoSession.secret_hash == bindparam("digest"))
+_ADD_CLIENT: dict = {}

@@ -175,3 +175,16 @@ def test_token_endpoint_answers_json_errors_to_garbage(client, rp):
                                            "code": "\x00" * 300}, headers=rp.auth_headers())
     assert response.status_code == 400
     assert response.json["error"] in ("invalid_grant", "invalid_request")
+
+
+def test_code_presented_by_another_client_is_refused_and_stays_usable(client, rp, make_client,
+                                                                    make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    other = RelyingParty(client, make_client(name="Autre"))
+    other.redirect_uri = rp.redirect_uri
+    stolen = other.token(callback["code"], verifier=rp.verifier)
+    assert stolen.status_code == 400
+    assert stolen.json["error"] == "invalid_grant"
+    # The code was not consumed by the other client's attempt.
+    assert rp.token(callback["code"]).status_code == 200
