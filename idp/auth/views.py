@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
+
 from flask import Blueprint
+from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import request
+from flask import session
 from flask import url_for
+from markupsafe import escape
 
 from idp.activation import service as activation
 from idp.extensions import db
@@ -14,11 +21,13 @@ from idp.metrics import LOGINS
 from idp.oauth import authorize as authorize_flow
 from idp.oauth import logout as logout_flow
 from idp.web import client_ip
+from idp.web import csrf_token
 from idp.web import current_sso
 from idp.web import provider
 from idp.web import set_sso_cookie
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger(__name__)
 
 MESSAGES = {
     "invalid": "Identifiant ou mot de passe incorrect.",
@@ -39,6 +48,96 @@ MESSAGES = {
 }
 
 
+LOGIN_TEMPLATE = "auth/login.html"
+# The flow ids we issue (secrets.token_urlsafe): unchanged by URL quoting and HTML escaping.
+_FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class LoginPageShells:
+    """The login page of anonymous visitors, rendered by Jinja once per variant.
+
+    The page is the same for every anonymous visitor but for four values: the pending
+    flow's id, the prefilled identifier (login_hint), the waiting service's name and the
+    CSRF token. Jinja renders it once per variant with markers in their place (a
+    "shell"); each display then joins the shell's pieces with the escaped values, which
+    costs a small fraction of a rendering. Everything else goes through Jinja as before:
+    a page with errors, flashed messages or any other session content, a visitor with an
+    SSO cookie, an unusual flow id, templates that reload. So a shell can never carry
+    anything of another person, and it is used only after it reproduced a full rendering
+    exactly (else that variant is always rendered by Jinja).
+    """
+
+    SLOTS = ("flow", "identifier", "client", "csrf")
+    MAX_SHELLS = 64
+
+    def __init__(self, template: str = LOGIN_TEMPLATE):
+        self.template = template
+        # Letters and digits only: unchanged by escaping and URL quoting, and random so
+        # that no template text can contain it.
+        self.marker = f"idpslot{secrets.token_hex(8)}"
+        self.split = re.compile(f"{self.marker}({'|'.join(self.SLOTS)})")
+        self.shells: dict[tuple, tuple[str, ...] | None] = {}
+
+    def render(self, context: dict) -> str | None:
+        """The page for this context from its shell, or None to render it with Jinja."""
+        flow_id = context["flow_id"]
+        if (
+            context["errors"]
+            or current_app.jinja_env.auto_reload
+            or any(key != "csrf" for key in session)
+            or request.cookies.get(current_app.config["SESSION_COOKIE_NAME_SSO"])
+            or (flow_id and not _FLOW_ID.fullmatch(flow_id))
+        ):
+            return None
+        key = (request.script_root, request.endpoint, bool(flow_id),
+               bool(context["identifier"]), bool(context["client_name"]),
+               bool(context["franceconnect"]))
+        values = {
+            "flow": flow_id or "",
+            "identifier": str(escape(context["identifier"])),
+            "client": str(escape(context["client_name"] or "")),
+            "csrf": str(escape(csrf_token())),
+        }
+        if key not in self.shells:
+            if len(self.shells) >= self.MAX_SHELLS:
+                return None
+            return self._build(key, context, values)
+        shell = self.shells[key]
+        return self._fill(shell, values) if shell is not None else None
+
+    def _build(self, key: tuple, context: dict, values: dict) -> str:
+        """Render the page, and the shell of its variant; keep the shell if they agree."""
+        page = render_template(self.template, **context)
+        placeholders = dict(
+            context,
+            flow_id=f"{self.marker}flow" if context["flow_id"] else None,
+            identifier=f"{self.marker}identifier" if context["identifier"] else "",
+            client_name=f"{self.marker}client" if context["client_name"] else None,
+        )
+        text = render_template(self.template, **placeholders)
+        text = text.replace(values["csrf"], f"{self.marker}csrf")
+        shell = tuple(self.split.split(text))
+        if self._fill(shell, values) != page:
+            log.warning("%s: the page shell differs from a rendering, not used", self.template)
+            shell = None
+        self.shells[key] = shell
+        return page
+
+    @staticmethod
+    def _fill(shell: tuple[str, ...], values: dict) -> str:
+        # Even positions are text, odd ones slot names (re.split with one group).
+        return "".join(
+            [part if i % 2 == 0 else values[part] for i, part in enumerate(shell)]
+        )
+
+
+def _shells() -> LoginPageShells:
+    shells = current_app.extensions.get("idp.login_shells")
+    if shells is None:
+        shells = current_app.extensions["idp.login_shells"] = LoginPageShells()
+    return shells
+
+
 def _locked_message(seconds: int) -> str:
     minutes = max(1, (seconds + 59) // 60)
     unit = "minute" if minutes == 1 else "minutes"
@@ -54,7 +153,7 @@ def login():
     """Identifier and password form; on success, resume the pending request."""
     flow_id = request.values.get("flow")
     errors: dict[str, str] = {}
-    identifier = authorize_flow.login_hint(flow_id) if request.method == "GET" else ""
+    identifier = ""
     status = 200
     if request.method == "POST":
         identifier = (request.form.get("identifier") or "").strip()[:64]
@@ -69,14 +168,19 @@ def login():
                 return outcome
             status, field, message = outcome
             errors[field] = message
-    return render_template(
-        "auth/login.html",
-        flow_id=flow_id,
-        identifier=identifier,
-        errors=errors,
-        client_name=authorize_flow.pending_client_name(flow_id),
-        franceconnect=provider().franceconnect is not None,
-    ), status
+    # The pending request is read once: for the service's name and the login_hint.
+    pending = provider().flows.get(flow_id, authorize_flow.FLOW_KIND) if flow_id else None
+    if pending is not None and request.method == "GET":
+        identifier = authorize_flow.login_hint(flow_id, pending)
+    context = {
+        "flow_id": flow_id,
+        "identifier": identifier,
+        "errors": errors,
+        "client_name": authorize_flow.pending_client_name(flow_id, pending) if pending else None,
+        "franceconnect": provider().franceconnect is not None,
+    }
+    page = None if errors else _shells().render(context)
+    return page or render_template(LOGIN_TEMPLATE, **context), status
 
 
 def _attempt(identifier, password, flow_id):
@@ -118,8 +222,8 @@ def log_in(account, flow_id, amr=("pwd",), acr="eidas1", extra=None):
     previous = current_sso()
     if previous is not None:
         logout_flow.end_session(previous, reason="replaced")
-    secret, sso = sessions.create(account, amr=list(amr), acr=acr, extra=extra)
-    target = authorize_flow.mark_logged_in(flow_id, sso.sid) if flow_id else None
+    secret, sid = sessions.create(account, amr=list(amr), acr=acr, extra=extra)
+    target = authorize_flow.mark_logged_in(flow_id, sid) if flow_id else None
     db.session.commit()
     response = redirect(target or url_for("account.home"))
     return set_sso_cookie(response, secret)

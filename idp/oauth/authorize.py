@@ -114,26 +114,31 @@ def resume(flow_id: str | None):
 
 def mark_logged_in(flow_id: str | None, sid: str) -> str | None:
     """Record on a pending flow that the person just authenticated in session sid."""
-    data = provider().flows.get(flow_id, FLOW_KIND)
-    if data is None:
+    if not provider().flows.set_item(flow_id, FLOW_KIND, "login_sid", sid):
         return None
-    data["login_sid"] = sid
-    provider().flows.update(flow_id, FLOW_KIND, data)
     return url_for("oauth.resume", flow=flow_id)
 
 
-def pending_client_name(flow_id: str | None) -> str | None:
-    """Name of the service waiting for the person, for the login page."""
-    data = provider().flows.get(flow_id, FLOW_KIND)
+def pending_client_name(flow_id: str | None, data: dict | None = None) -> str | None:
+    """Name of the service waiting for the person, for the login page.
+
+    data: the flow, when the caller has already read it (one read per request).
+    """
+    if data is None:
+        data = provider().flows.get(flow_id, FLOW_KIND)
     if data is None:
         return None
-    client = clients.get(data["params"].get("client_id"))
+    client = clients.lookup(data["params"].get("client_id"))
     return client.name if client else None
 
 
-def login_hint(flow_id: str | None) -> str:
-    """The login_hint of a pending request, to prefill the identifier."""
-    data = provider().flows.get(flow_id, FLOW_KIND)
+def login_hint(flow_id: str | None, data: dict | None = None) -> str:
+    """The login_hint of a pending request, to prefill the identifier.
+
+    data: the flow, when the caller has already read it (one read per request).
+    """
+    if data is None:
+        data = provider().flows.get(flow_id, FLOW_KIND)
     hint = (data or {}).get("params", {}).get("login_hint") or ""
     return hint[:64]
 

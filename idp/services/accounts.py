@@ -6,13 +6,25 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import bindparam
+from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.extensions import db
 from idp.models import Account
 from idp.models.accounts import ACCOUNT_ROLES
 from idp.models.base import utcnow
 from idp.services import audit
+
+_accounts = Account.__table__
+_FIND = select(Account).where(Account.identifier == bindparam("identifier"))
+_LOGIN_SUCCEEDED = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account_id"))
+    .values(failed_logins=0, locked_until=None, last_login_at=bindparam("now"),
+            updated_at=bindparam("now"))
+)
 
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -45,9 +57,7 @@ def find(identifier: str) -> Account | None:
     identifier = normalise_identifier(identifier)
     if not identifier or len(identifier) > 64:
         return None
-    return db.session.execute(
-        db.select(Account).where(Account.identifier == identifier)
-    ).scalar_one_or_none()
+    return db.session.execute(_FIND, {"identifier": identifier}).scalar_one_or_none()
 
 
 def create(passwords, *, identifier: str, password: str | None, role: str = "responsable",
@@ -93,6 +103,8 @@ class LoginService:
         self.threshold = threshold
         self.base_seconds = base_seconds
         self.max_seconds = max_seconds
+        self._forms_of = passwords
+        self._current_forms: set[tuple] = set()
 
     def lock_seconds(self, failures: int) -> int:
         """Lock duration after this many consecutive failures (doubling, capped)."""
@@ -125,14 +137,33 @@ class LoginService:
             account.password_hash, password
         ):
             return self._failed(account, now)
-        if self.passwords.needs_rehash(account.password_hash):
+        if self._needs_rehash(account.password_hash):
             account.password_hash = self.passwords.hash(password)
             audit.record("password.rehashed", account=account)
-        account.failed_logins = 0
-        account.locked_until = None
-        account.last_login_at = now
+        # One UPDATE, now, in the request's transaction (not a unit-of-work flush); the
+        # loaded account is told the new values without becoming dirty.
+        db.session.connection().execute(_LOGIN_SUCCEEDED, {"account_id": account.id, "now": now})
+        for key, value in (("failed_logins", 0), ("locked_until", None),
+                           ("last_login_at", now), ("updated_at", now)):
+            set_committed_value(account, key, value)
         audit.record("login.succeeded", account=account, method="pwd")
         return LoginResult("ok", account)
+
+    def _needs_rehash(self, password_hash: str) -> bool:
+        # Whether a hash needs redoing depends only on its form: algorithm, version,
+        # parameters and the lengths of salt and digest. The forms found current for
+        # the configured parameters are remembered, instead of parsing every hash.
+        if self._forms_of is not self.passwords:
+            self._forms_of, self._current_forms = self.passwords, set()
+        parts = password_hash.split("$")
+        form = (*parts[:4], *map(len, parts[4:]))
+        if form in self._current_forms:
+            return False
+        if self.passwords.needs_rehash(password_hash):
+            return True
+        if len(self._current_forms) < 64:
+            self._current_forms.add(form)
+        return False
 
     def _failed(self, account: Account, now) -> LoginResult:
         # Atomic increment, so that parallel wrong guesses all count.

@@ -139,3 +139,74 @@ def test_unknown_pages_get_a_french_404(client):
     response = client.get("/nulle-part")
     assert response.status_code == 404
     assert "Page non trouvée" in response.text
+
+
+def test_a_success_resets_the_failures_and_records_the_login(app, client, make_account):
+    person = make_account()
+    assert _post_login(client, person["identifier"], "bad").status_code == 401
+    with app.app_context():
+        account = db.session.get(Account, person["id"])
+        assert account.failed_logins == 1 and account.last_login_at is None
+    assert _post_login(client, person["identifier"], person["password"]).status_code == 302
+    with app.app_context():
+        account = db.session.get(Account, person["id"])
+        assert account.failed_logins == 0 and account.locked_until is None
+        assert account.last_login_at is not None
+        events = [e.event for e in db.session.execute(
+            db.select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+    assert events[-2:] == ["login.succeeded", "session.created"]
+
+
+def test_every_password_attempt_costs_one_verify(app, client, make_account):
+    person = make_account()
+    passwords = app.extensions["idp"].passwords
+    calls = []
+    original = passwords.verify
+
+    def counting(password_hash, password):
+        calls.append(password_hash is not None)
+        return original(password_hash, password)
+
+    passwords.verify = counting
+    try:
+        _post_login(client, "x.nobody", "nope")
+        _post_login(client, person["identifier"], "nope")
+        _post_login(client, person["identifier"], person["password"])
+    finally:
+        del passwords.verify
+    assert calls == [False, True, True]
+
+
+def test_the_login_page_reads_the_pending_request_once(app, rp, monkeypatch):
+    flows = app.extensions["idp"].flows
+    reads = []
+    original = flows.get
+
+    def counting(flow_id, kind):
+        reads.append(kind)
+        return original(flow_id, kind)
+
+    monkeypatch.setattr(flows, "get", counting)
+    page = rp.browser.get(rp.authorize(login_hint="c.durand").headers["Location"])
+    assert page.status_code == 200 and 'value="c.durand"' in page.text
+    assert "Service test" in page.text
+    assert reads == ["authorize"]
+
+
+def test_a_current_hash_form_is_checked_once(app, client, make_account):
+    person = make_account()
+    passwords = app.extensions["idp"].passwords
+    checks = []
+    original = passwords.needs_rehash
+
+    def counting(password_hash):
+        checks.append(password_hash)
+        return original(password_hash)
+
+    passwords.needs_rehash = counting
+    try:
+        for _ in range(3):
+            assert _post_login(client, person["identifier"], person["password"]).status_code == 302
+    finally:
+        del passwords.needs_rehash
+    assert len(checks) <= 1
