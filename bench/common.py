@@ -214,7 +214,17 @@ def machine() -> dict:
         "node": _cmd_version(["node", "--version"]),
         "postgresql": None,
         "wrk": _cmd_version(["wrk", "--version"], pattern=r"wrk ([\d.]+)"),
+        "transparent_hugepage": _read_first("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
     }
+
+
+def _read_first(path: str) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.readline().strip()
+    except OSError:
+        return None
 
 
 def _cmd_version(cmd: list[str], pattern: str | None = None) -> str | None:

@@ -187,7 +187,11 @@ def markdown(results: dict) -> str:
         ["Packages", pkgs],
         ["Node.js", m.get("node") or "not installed"],
         ["PostgreSQL", m.get("postgresql") or "not reachable"],
+        *([["Redis", _redis_line(s)]] if _redis_line(s) else []),
         ["Load generator", m.get("load_generator") or "—"],
+        ["Environment", "`GLIBC_TUNABLES=" + (m.get("glibc_tunables") or "") + "` (as `idp serve` "
+         "gives gunicorn: argon2id's memory on huge pages), transparent huge pages "
+         + (m.get("transparent_hugepage") or "unknown")],
         ["Date", m["date"]],
     ])
     lines += ["## Summary against the budget of issue 8", ""]
@@ -202,6 +206,16 @@ def markdown(results: dict) -> str:
     lines += _section_sso(s) + _section_login(s) + _section_static(s) + _section_scale(s)
     lines += _section_import(s) + _method(results)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _redis_line(s: dict) -> str | None:
+    """The Redis server of the node+Redis context row, for the machine table."""
+    redis = (s.get("node") or {}).get("redis") or {}
+    if redis.get("version"):
+        return f"{redis['version']} (shared; used by the node-oidc-provider + Redis row)"
+    if redis.get("reason"):
+        return f"not used ({redis['reason']})"
+    return None
 
 
 def _status_line(section: dict | None, name: str) -> list[str] | None:
@@ -261,11 +275,13 @@ def _section_sso(s: dict) -> list[str]:
         "rounded to 10 ms ticks).",
         "",
     ]
+    redis = node.get("redis") or {}
+    redis_ok = redis.get("status") == "ok"
     rows = []
     for engine, d in node["ours"].items():
         rows.append([
             f"ours, gunicorn 1 sync worker, {engine}", d["count"], d["cpu_ms"],
-            d["cpu_ms_schedstat"], d.get("db_backend_cpu_ms"),
+            d["cpu_ms_schedstat"], d.get("db_backend_cpu_ms"), None,
             d.get("cpu_ms_with_db_schedstat", d["cpu_ms_schedstat"]), _rounds(d["cpu_ms_rounds"]),
             _fmt(d["ratio"], 3), _rounds(d["ratio_rounds"]),
             _verdict(d["ratio"] <= 1.0 if d["ratio"] is not None else None),
@@ -273,20 +289,30 @@ def _section_sso(s: dict) -> list[str]:
     rows.append([
         f"node-oidc-provider {node['oidc_provider']} (Node {node['node']}), memory "
         "adapter, keep-alive", node["count"], node["cpu_ms"], node["cpu_ms_schedstat"], None,
-        node["cpu_ms_schedstat"], _rounds(node["cpu_ms_rounds"]), "1.000", "", "reference",
+        None, node["cpu_ms_schedstat"], _rounds(node["cpu_ms_rounds"]), "1.000", "",
+        "reference",
     ])
     close = node.get("connection_close")
     if close:
         rows.append([
             "node-oidc-provider, same, `Connection: close` (context)", close["count"],
-            close["cpu_ms"], close["cpu_ms_schedstat"], None, close["cpu_ms_schedstat"],
+            close["cpu_ms"], close["cpu_ms_schedstat"], None, None, close["cpu_ms_schedstat"],
             _rounds(close["cpu_ms_rounds"]),
             "", "", "",
         ])
+    if redis_ok:
+        rows.append([
+            f"node-oidc-provider, same, Redis adapter (ioredis {redis.get('ioredis')}, "
+            f"Redis {redis.get('version')}), keep-alive (context)", redis["count"],
+            redis["cpu_ms"], redis["node_only_schedstat"], None,
+            redis.get("redis_cpu_ms_schedstat"),
+            redis.get("cpu_ms_with_db_schedstat", redis["cpu_ms_schedstat"]),
+            _rounds(redis["cpu_ms_rounds"]), "", "", "context",
+        ])
     lines += _table([
         "Server", "Flows", "CPU ms/flow (stat)", "schedstat", "PostgreSQL backend ms/flow",
-        "Total ms/flow (schedstat)", "Rounds (stat)", "Ratio to node", "Rounds' ratios",
-        "≤ 1.0",
+        "Redis server ms/flow", "Total ms/flow (schedstat)", "Rounds (stat)", "Ratio to node",
+        "Rounds' ratios", "≤ 1.0",
     ], rows)
     lines += [
         "node-oidc-provider runs `bench/node_op/server.mjs`: the same client "
@@ -302,9 +328,77 @@ def _section_sso(s: dict) -> list[str]:
         "for context.",
         "",
     ]
+    lines += _node_redis(node, redis)
     if node.get("warnings"):
-        lines += ["node-oidc-provider printed: " + "; ".join(
+        lines += ["node-oidc-provider (memory adapter) printed: " + "; ".join(
             f"`{w}`" for w in node["warnings"]) + ".", ""]
+    redis_warnings = (node.get("redis") or {}).get("warnings")
+    if redis_warnings:
+        lines += ["node-oidc-provider (Redis adapter) printed: " + "; ".join(
+            f"`{w}`" for w in redis_warnings) + ".", ""]
+    return lines
+
+
+def _node_redis(node: dict, redis: dict) -> list[str]:
+    """The node+Redis context row's explanation, its ratios and the Redis checks."""
+    if not redis:
+        return []
+    if redis.get("status") != "ok":
+        return [f"node-oidc-provider with a Redis adapter (context row) was not measured: "
+                f"{redis.get('reason') or 'not run'}.", ""]
+    lines = [
+        "The Redis row is node-oidc-provider with the storage its documentation asks for "
+        "in production (its in-memory adapter is for development only): "
+        "`bench/node_op/redis_adapter.mjs`, the layout of the repository's "
+        "`example/adapters/redis.js` on `ioredis`, run as a second node process in the "
+        "same interleaved rounds, with the CPU of `redis-server` (from "
+        "`/proc/<pid>/stat`) in its own column and in the total, like the PostgreSQL "
+        "backends for ours; it is context, the verdict stays against the memory adapter.",
+        "",
+        "**Context, not a verdict**: ours ÷ node-oidc-provider with Redis (median of the "
+        "rounds' ratios, schedstat; ours with its PostgreSQL backends, node with the "
+        "Redis server).",
+        "",
+    ]
+    rows = []
+    for engine, d in node["ours"].items():
+        if d.get("ratio_to_redis") is None:
+            continue
+        rows.append([
+            f"ours ({engine}) / node-oidc-provider + Redis",
+            f"{d.get('cpu_ms_with_db_schedstat', d['cpu_ms_schedstat']):.2f} ms / "
+            f"{redis.get('cpu_ms_with_db_schedstat', redis['cpu_ms_schedstat']):.2f} ms",
+            _fmt(d["ratio_to_redis"], 3), _rounds(d.get("ratio_to_redis_rounds") or []),
+            _fmt(d.get("ratio_to_redis_node_only"), 3),
+        ])
+    lines += _table(["Context", "Measured (total ms/flow)", "Ratio (incl. Redis server)",
+                     "Rounds' ratios", "Ratio to the node process alone"], rows)
+    bg = redis.get("background") or {}
+    idle = redis.get("idle") or {}
+    own = redis.get("redis_cpu_ms_schedstat")
+    share = (f" ({bg['cpu_ms_per_flow'] / own:.0%} of the Redis column)"
+             if own and bg.get("cpu_ms_per_flow") is not None else "")
+    lines += [
+        f"Redis: {redis.get('version')} at `{redis.get('url')}`, keys under the run's own "
+        f"prefix `{redis.get('prefix')}`, {_fmt(redis.get('keys_deleted'))} keys deleted "
+        f"at the end ({_fmt(redis.get('keys_left'))} left); "
+        f"{_fmt(redis.get('redis_commands_per_flow'), 1)} Redis commands per flow. The "
+        "`redis-server` process is shared with other programs of this machine, so their "
+        "load on it would be counted in the Redis column: as a check, while the other "
+        "servers' rounds ran (none of ours talks to Redis then) it used "
+        f"{_fmt(bg.get('cpu_ms_per_s'), 3)} ms of CPU per second and processed "
+        f"{_fmt(bg.get('commands_per_s'), 1)} commands/s (before the rounds, idle: "
+        f"{_fmt(idle.get('cpu_ms_per_s'), 3)} ms/s, {_fmt(idle.get('commands_per_s'), 1)} "
+        "commands/s); at that rate the background accounts for "
+        f"{_fmt(bg.get('cpu_ms_per_flow'), 3)} ms of each node+Redis flow{share}. "
+        "`redis-server` is outside the benchmark's process tree, so the table of other "
+        "work on the machine below counts its CPU, the part this row caused included.",
+        "",
+    ]
+    if redis.get("note"):
+        lines += [f"Note: {redis['note']}.", ""]
+    if redis.get("cleanup_error"):
+        lines += [f"**Redis cleanup failed**: {redis['cleanup_error']}.", ""]
     return lines
 
 
@@ -524,7 +618,10 @@ def _method_text(results: dict) -> list[str]:
         "that the tick is small against the total, and the schedstat column (nanoseconds) "
         "cross-checks it.",
         "- node-oidc-provider keeps everything in memory (its default development adapter): "
-        "the comparison is against a provider that does no storage I/O at all.",
+        "the comparison is against a provider that does no storage I/O at all. The "
+        "node-oidc-provider + Redis row (its production-shaped storage) is context only; "
+        "its Redis column is the CPU of the shared `redis-server`, checked for other "
+        "clients' load during the run.",
         "- Rounds: each CPU figure is the median of "
         f"{results['settings']['rounds']} rounds; the rounds are listed to show the spread.",
         "- Loops are bounded in count (and the load generator in time), traffic goes only to "

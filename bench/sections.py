@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from bench.common import BENCH_DIR
 from bench.common import ROOT
 from bench.common import VENV_BIN
 from bench.common import BenchError
+from bench.common import CpuMeter
 from bench.common import children
 from bench.common import free_port
 from bench.common import median
@@ -128,17 +130,21 @@ def sso(settings: Settings) -> dict:
 @_guard
 def node(settings: Settings) -> dict:
     """The same SSO flow against node-oidc-provider, CPU of the node process, in rounds
-    interleaved with ours (SQLite, and PostgreSQL when it answers)."""
-    log("node: npm install oidc-provider@9 into bench/.work/node")
+    interleaved with ours (SQLite, and PostgreSQL when it answers). For context, a second
+    node process keeps its state in Redis (when Redis answers), with the Redis server's
+    CPU measured apart."""
+    log("node: npm install oidc-provider@9 and ioredis into bench/.work/node")
     version = node_runner.install()
     names, info = engines()
     server = node_runner.NodeProvider()
+    redis_run = _RedisRun()
     instances = {}
     try:
         server.start()
         node_rp = server.relying_party()
         close_rp = server.relying_party()
         close_rp.close_connections()
+        redis_rp = redis_run.start()
         tasks = {}
         per = max(1, settings.node_flows // settings.pair_rounds)
         for engine in names:
@@ -150,21 +156,31 @@ def node(settings: Settings) -> dict:
             tasks[engine] = _sso_task(rp, inst.server_pids, per, db_pids)
         tasks["node"] = _sso_task(node_rp, server.pids, per)
         tasks["node_close"] = _sso_task(close_rp, server.pids, per)
+        if redis_rp is not None:
+            # Redis CPU during the other rounds (nobody of ours talks to Redis then) is
+            # the shared server's background: its own timers and other clients.
+            tasks = {name: redis_run.watch(task) for name, task in tasks.items()}
+            tasks["node_redis"] = redis_run.task(redis_rp, per)
         log(f"node: oidc-provider {version}; {settings.pair_rounds} interleaved rounds of "
             f"{per} flows on {', '.join(tasks)}")
-        for rp_ in [node_rp, close_rp]:
+        for rp_ in [node_rp, close_rp] + ([redis_rp] if redis_rp is not None else []):
             for _ in range(settings.warmup * 2):
                 rp_.sso_flow()
+        if redis_rp is not None:
+            redis_run.idle_check()
         rounds = measure.interleaved(settings.pair_rounds, tasks)
         warnings = server.warnings()
+        redis_run.collect_warnings()
     finally:
         server.stop()
+        redis_run.stop()
         for inst in instances.values():
             inst.cleanup()
     result = {
         "status": "ok", "oidc_provider": version, "node": node_runner.node_version(),
         "warnings": warnings, **info, **measure.summary(rounds["node"]),
         "connection_close": measure.summary(rounds["node_close"]), "ours": {},
+        "redis": redis_run.result(rounds),
     }
     for engine in names:
         result["ours"][engine] = {
@@ -172,7 +188,152 @@ def node(settings: Settings) -> dict:
             **measure.ratios(rounds[engine], rounds["node"]),
             "ratio_to_close": measure.ratios(rounds[engine], rounds["node_close"])["ratio"],
         }
+        if "node_redis" in rounds:
+            with_redis = measure.ratios(rounds[engine], rounds["node_redis"])
+            result["ours"][engine]["ratio_to_redis"] = with_redis["ratio"]
+            result["ours"][engine]["ratio_to_redis_rounds"] = with_redis["ratio_rounds"]
+            result["ours"][engine]["ratio_to_redis_node_only"] = _ratio_node_only(
+                rounds[engine], rounds["node_redis"])
     return result
+
+
+class _RedisRun:
+    """node-oidc-provider with the Redis adapter (context row of the node section): its
+    own key prefix on the shared Redis server, deleted at the end; skipped with a reason
+    when Redis does not answer or ioredis is not installed."""
+
+    def __init__(self):
+        self.srv = None
+        self.server = None
+        self.prefix = "bench-node-oidc-" + secrets.token_hex(6) + ":"
+        self.reason = None
+        self.data = {"prefix": self.prefix, "url": node_runner.REDIS_URL}
+
+    def start(self):
+        """Start the node+Redis process; its logged-in relying party, or None (skipped)."""
+        if not node_runner.package_version("ioredis"):
+            self.reason = "ioredis is not installed in bench/.work/node" + (
+                f" ({node_runner.INSTALL_ERRORS[-1]})" if node_runner.INSTALL_ERRORS else "")
+            return None
+        self.srv, self.reason = node_runner.redis_server()
+        if self.srv is None:
+            return None
+        self.data.update({"version": self.srv.version, "pid": self.srv.pid,
+                          "ioredis": node_runner.package_version("ioredis"),
+                          "before": self.srv.stats()})
+        self.server = node_runner.NodeProvider(redis_prefix=self.prefix)
+        try:
+            self.server.start()
+            return self.server.relying_party()
+        except (BenchError, requests.RequestException) as exc:
+            self.reason = f"node-oidc-provider with Redis did not start or log in: {exc}"
+            log(f"node: {self.reason}")
+            self.server.stop()
+            self.server = None
+            return None
+
+    def task(self, rp, per):
+        """A round on the node+Redis process: CPU of node, and of redis-server as the
+        'database' column; Redis commands per flow from INFO, read outside the meter."""
+        srv = self.srv
+
+        def run():
+            c0 = srv.stats()["commands"]
+            r = measure.sso_round(rp, self.server.pids, per, srv.pids if srv.pid else None)
+            r["redis_commands"] = srv.stats()["commands"] - c0 - 1
+            return r
+
+        return run
+
+    def watch(self, task):
+        """The Redis server's CPU and commands during another server's round."""
+
+        def run():
+            meter = CpuMeter(self.srv.pids)
+            c0 = self.srv.stats()["commands"]
+            meter.start()
+            t0 = time.perf_counter()
+            r = task()
+            wall = time.perf_counter() - t0
+            meter.stop()
+            r["redis_bg"] = {"cpu_s": meter.sched, "wall_s": wall,
+                             "commands": self.srv.stats()["commands"] - c0 - 1}
+            return r
+
+        return run
+
+    def idle_check(self, seconds: float = 2.0):
+        """Redis CPU and commands over a short pause before the rounds."""
+        meter = CpuMeter(self.srv.pids)
+        c0 = self.srv.stats()["commands"]
+        meter.start()
+        time.sleep(seconds)
+        meter.stop()
+        self.data["idle"] = {
+            "cpu_ms_per_s": round(meter.sched / seconds * 1000, 3),
+            "commands_per_s": round((self.srv.stats()["commands"] - c0 - 1) / seconds, 1),
+        }
+
+    def collect_warnings(self):
+        """What the node+Redis process printed."""
+        if self.server is not None:
+            self.data["warnings"] = self.server.warnings()
+
+    def stop(self):
+        """Stop node, then delete this run's keys (never FLUSHDB: Redis is shared)."""
+        if self.server is not None:
+            self.server.stop()
+        if self.srv is None:
+            return
+        try:
+            self.data["keys_deleted"] = self.srv.cleanup(self.prefix)
+            self.data["keys_left"] = self.srv.count(self.prefix)
+            self.data["after"] = self.srv.stats()
+        except Exception as exc:  # noqa: BLE001 - the report says it, the run goes on
+            self.data["cleanup_error"] = str(exc)
+            log(f"node: Redis cleanup of {self.prefix}*: {exc}")
+        finally:
+            self.srv.close()
+
+    def result(self, rounds: dict) -> dict:
+        """The context row: summary of the node+Redis rounds and the background check."""
+        if "node_redis" not in rounds:
+            return {"status": "skipped", "reason": self.reason or "not run", **self.data}
+        own = rounds["node_redis"]
+        bg = [r["redis_bg"] for name, rs in rounds.items() if name != "node_redis"
+              for r in rs if "redis_bg" in r]
+        bg_cpu = sum(b["cpu_s"] for b in bg)
+        bg_wall = sum(b["wall_s"] for b in bg)
+        bg_rate = bg_cpu / bg_wall if bg_wall else None
+        flows = sum(r["n"] for r in own)
+        wall = sum(r["wall"] for r in own)
+        out = {
+            "status": "ok", **self.data, **measure.summary(own),
+            "node_only_schedstat": round(median([r["sched"] for r in own]), 3),
+            "redis_cpu_ms_schedstat": round(median([r["db_sched"] or 0.0 for r in own]), 3)
+            if self.srv.pid else None,
+            "redis_commands_per_flow": round(sum(r["redis_commands"] for r in own) / flows, 1),
+            "background": {
+                "cpu_ms_per_s": round(bg_rate * 1000, 3) if bg_rate is not None else None,
+                "commands_per_s": round(sum(b["commands"] for b in bg) / bg_wall, 1)
+                if bg_wall else None,
+                # what that background rate would add to one flow of the node+Redis rounds
+                "cpu_ms_per_flow": round(bg_rate * wall / flows * 1000, 3)
+                if bg_rate is not None and flows else None,
+            },
+        }
+        if not self.srv.pid:
+            out["note"] = ("the redis-server process is not visible in /proc (another "
+                           "machine or pid namespace): its CPU is not measured")
+        return out
+
+
+def _ratio_node_only(ours: list[dict], theirs: list[dict]) -> float | None:
+    """Median per-round ratio of ours (with database backends) to the node process alone
+    (Redis server excluded)."""
+    values = [measure.total(a) / b["sched"] for a, b in zip(ours, theirs, strict=True)
+              if b["sched"] > 0]
+    return round(median(values), 3) if values else None
 
 
 def _sso_task(rp, pids, per, db_pids=None):

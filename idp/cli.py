@@ -20,6 +20,7 @@ from idp.directory import cli as directory_cli
 from idp.directory import identifiers
 from idp.extensions import db
 from idp.models import Client
+from idp.runtime import server_environ
 from idp.services import accounts
 from idp.services import clients
 from idp.services import purge
@@ -127,7 +128,8 @@ def serve(ctx, bind, workers):
         "--workers", str(workers or app.config["SERVE_WORKERS"]),
         "--access-logfile", "-", "--forwarded-allow-ips", forwarded,
     ]
-    os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
+    # Replaces this process with gunicorn; glibc reads its tunables at process start.
+    os.execve(sys.executable, args, server_environ(os.environ))  # noqa: S606
 
 
 # -- clients ----------------------------------------------------------------------------

@@ -7,10 +7,12 @@
 // logs a fixed account in and grants the requested scopes without a page: the benchmark
 // measures the single-sign-on flow that follows (authorize with the session cookie ->
 // token -> userinfo), not the interactions. Storage is the provider's default in-memory
-// adapter (no database).
+// adapter (no database), or, when REDIS_URL and REDIS_PREFIX are set, the Redis adapter
+// of redis_adapter.mjs (ioredis) with that key prefix.
 //
 // The runner copies this file next to bench/.work/node/node_modules and starts it with:
-//   PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI PAIRWISE_SALT COOKIE_KEY in the environment.
+//   PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI PAIRWISE_SALT COOKIE_KEY in the environment
+//   (and optionally REDIS_URL REDIS_PREFIX).
 // It prints "ready <issuer>" once it listens on 127.0.0.1 only.
 
 import crypto from 'node:crypto';
@@ -104,6 +106,15 @@ const configuration = {
   },
 };
 
+let redis;
+if (process.env.REDIS_URL) {
+  const { createRedisAdapter } = await import('./redis_adapter.mjs');
+  const { RedisAdapter, client } = createRedisAdapter(process.env.REDIS_URL, env('REDIS_PREFIX'));
+  await client.ping();
+  configuration.adapter = RedisAdapter;
+  redis = client;
+}
+
 const provider = new Provider(ISSUER, configuration);
 
 // The minimal interaction: log the fixed account in, then grant what is asked.
@@ -145,6 +156,9 @@ server.listen(PORT, '127.0.0.1', () => {
   process.stdout.write(`ready ${ISSUER}\n`);
 });
 
-const stop = () => server.close(() => process.exit(0));
+const stop = () => server.close(async () => {
+  if (redis) await redis.quit().catch(() => {});
+  process.exit(0);
+});
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
