@@ -410,7 +410,9 @@ def _section_login(s: dict) -> list[str]:
         return lines + status
     lines += [
         f"One argon2id verify ({login['argon2_params']}, argon2-cffi) is measured in the "
-        "benchmark process with `time.process_time()`. One login = `GET /login?flow=…` "
+        "benchmark process with `time.process_time()`, under the same environment as the "
+        "server (the glibc tunables `idp serve` sets, see Machine). One login = "
+        "`GET /login?flow=…` "
         "(the French login page) + `POST /login` (identifier, password, CSRF token) → 302 "
         "to `/authorize/resume`, by a new browser each time; the `GET /authorize` that "
         "creates the pending flow comes before and is not measured. CPU of the gunicorn "
