@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 from typing import NamedTuple
 
-from sqlalchemy import and_
 from sqlalchemy import bindparam
 from sqlalchemy import select
 
@@ -71,34 +70,40 @@ _SCHOOLING = (
     .outerjoin(academies, academies.c.id == schools.c.academie_id)
 )
 
-_CHILDREN = (
+# The parent's confirmed children who are still at school and still linked to the
+# parent by a school record. Written from the parent's confirmations (one index range)
+# with the link as an EXISTS: PostgreSQL plans this in a fraction of the time a join of
+# all seven tables takes, and UserInfo runs it for every parent.
+_STILL_LINKED = (
+    select(links.c.id)
+    .join(representatives, representatives.c.id == links.c.representative_id)
+    .join(identities, identities.c.id == representatives.c.identity_id)
+    .where(links.c.pupil_id == pupils.c.id,
+           identities.c.account_id == bindparam("account_id"))
+    .exists()
+)
+_CHILDREN_OF = (
     select(
         accounts.c.public_id, pupils.c.ine, pupils.c.given_name, pupils.c.family_name,
         pupils.c.usage_name, pupils.c.birthdate, pupils.c.degree, pupils.c.mefstat4,
         pupils.c.level_label, schools.c.uai, schools.c.name, pupils.c.id,
     )
-    .select_from(identities)
-    .join(representatives, representatives.c.identity_id == identities.c.id)
-    .join(links, links.c.representative_id == representatives.c.id)
-    .join(pupils, pupils.c.id == links.c.pupil_id)
-    .join(confirmations, and_(
-        confirmations.c.pupil_id == pupils.c.id,
-        confirmations.c.account_id == identities.c.account_id,
-    ))
+    .select_from(confirmations)
+    .join(pupils, pupils.c.id == confirmations.c.pupil_id)
     .join(accounts, accounts.c.id == pupils.c.account_id)
     .outerjoin(schools, schools.c.id == pupils.c.school_id)
     .where(
+        confirmations.c.account_id == bindparam("account_id"),
         confirmations.c.confirmed_at.is_not(None),
         confirmations.c.refused_at.is_(None),
         pupils.c.left_at.is_(None),
+        _STILL_LINKED,
     )
-    .distinct()
 )
-
 
 # Built once for the UserInfo path (no statement building and keying per request).
 _SCHOOLING_OF = _SCHOOLING.where(pupils.c.account_id == bindparam("account_id"))
-_CHILDREN_OF = _CHILDREN.where(identities.c.account_id == bindparam("account_id"))
+
 
 def schooling_of(account_id: int) -> Schooling | None:
     """Return the schooling of the pupil whose account this is, if it is a pupil's."""

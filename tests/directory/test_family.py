@@ -1,6 +1,7 @@
 """Sibling grouping across académies, and parents confirming their children."""
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy import select
 
 from idp.directory import family
@@ -8,6 +9,7 @@ from idp.directory import lookup
 from idp.directory.models import ParentIdentity
 from idp.directory.models import Pupil
 from idp.directory.models import Representative
+from idp.directory.models import RepresentativeLink
 from idp.directory.models import School
 from idp.extensions import db
 from tests.directory.conftest import COLLEGE
@@ -102,6 +104,21 @@ def test_children_are_only_proposed_until_the_parent_confirms_them(ctx, examples
     states = {p.given_name: state for p, state in family.proposed_children(account)}
     assert states == {"Noah": "proposed", "Jade": "confirmed", "Lina": "refused"}
     assert [c.given_name for c in lookup.children_of(account.id)] == ["Jade"]
+
+
+def test_a_confirmed_child_is_no_longer_released_once_the_legal_link_is_gone(
+        ctx, examples_imported):
+    account = family.create_parent_account(sophie())
+    family.confirm_child(account, pupil("120000001AB"))
+    db.session.commit()
+    assert [c.given_name for c in lookup.children_of(account.id)] == ["Jade"]
+    db.session.execute(
+        delete(RepresentativeLink).where(
+            RepresentativeLink.pupil_id == pupil("120000001AB").id
+        )
+    )
+    db.session.commit()
+    assert lookup.children_of(account.id) == []
 
 
 def test_a_pupil_without_a_legal_link_cannot_be_confirmed(ctx, examples_imported):
