@@ -10,7 +10,6 @@ keeps its password: distributing notices again never undoes an activation.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import datetime
@@ -31,10 +30,10 @@ from idp.oauth import logout
 from idp.oauth import tokens
 from idp.services import accounts as account_service
 from idp.services import audit
+from idp.services.passwords import PROVISIONAL_ALPHABET
+from idp.services.passwords import new_provisional_password
 
-ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-GROUPS = 3
-GROUP_LENGTH = 4
+ALPHABET = PROVISIONAL_ALPHABET
 ROLES = ("eleve", "responsable")
 
 
@@ -44,9 +43,7 @@ class DistributionError(ValueError):
 
 def provisional_password() -> str:
     """A new random provisional password, e.g. "K7PX-M3QD-9WHT" (about 59 bits)."""
-    return "-".join(
-        "".join(secrets.choice(ALPHABET) for _ in range(GROUP_LENGTH)) for _ in range(GROUPS)
-    )
+    return new_provisional_password()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from idp.models import Account
 from idp.models.accounts import ACCOUNT_ROLES
 from idp.models.base import utcnow
 from idp.services import audit
+from idp.services.passwords import as_printed_provisional
 
 _accounts = Account.__table__
 _FIND = select(Account).where(Account.identifier == bindparam("identifier"))
@@ -133,6 +134,9 @@ class LoginService:
             return LoginResult(
                 "locked", account, int((account.locked_until - now).total_seconds()) + 1
             )
+        if account.status == "provisional":
+            # The printed password, however it was typed (case, dashes, spaces).
+            password = as_printed_provisional(password)
         if account.status == "disabled" or not self.passwords.verify(
             account.password_hash, password
         ):

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError
 from argon2.exceptions import VerificationError
 from argon2.exceptions import VerifyMismatchError
+
+#: Provisional passwords are printed for schools to hand out, e.g. "K7PX-M3QD-9WHT":
+#: no look-alike characters (0/O, 1/I/L), three groups of four.
+PROVISIONAL_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+PROVISIONAL_GROUPS = 3
+PROVISIONAL_GROUP_LENGTH = 4
+
+
+def new_provisional_password() -> str:
+    """A new random provisional password, e.g. "K7PX-M3QD-9WHT" (about 59 bits)."""
+    return "-".join(
+        "".join(secrets.choice(PROVISIONAL_ALPHABET) for _ in range(PROVISIONAL_GROUP_LENGTH))
+        for _ in range(PROVISIONAL_GROUPS)
+    )
+
+
+def as_printed_provisional(typed: str) -> str:
+    """What a person typed for a provisional password, in its printed form.
+
+    Pupils copy the paper notice in lower case, without the dashes or with spaces:
+    "k7px m3qd 9wht" is "K7PX-M3QD-9WHT". Anything that cannot be a provisional
+    password is returned unchanged.
+    """
+    compact = "".join(typed.split()).replace("-", "").upper()
+    length = PROVISIONAL_GROUPS * PROVISIONAL_GROUP_LENGTH
+    if len(compact) != length or not set(compact) <= set(PROVISIONAL_ALPHABET):
+        return typed
+    return "-".join(
+        compact[i:i + PROVISIONAL_GROUP_LENGTH]
+        for i in range(0, length, PROVISIONAL_GROUP_LENGTH)
+    )
 
 
 class Passwords:

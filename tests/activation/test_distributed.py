@@ -92,6 +92,21 @@ def test_pupil_may_skip_the_email(client, family, provisional):
     assert done.status_code == 302 and done.headers["Location"].endswith("/compte")
 
 
+@pytest.mark.parametrize("typed", ["k7px-m3qd-9wht", "K7PXM3QD9WHT", "k7px m3qd 9wht"])
+def test_printed_provisional_password_is_accepted_however_it_is_typed(client, family,
+                                                                     provisional, typed):
+    identifier = provisional(family["pupil_accounts"]["Malo"], password="K7PX-M3QD-9WHT")
+    step = _login(client, identifier, typed)
+    assert step.status_code == 302
+    assert "/activation/" in step.headers["Location"]
+
+
+def test_only_provisional_passwords_are_read_that_way(client, make_account):
+    person = make_account(password="K7PX-M3QD-9WHT")
+    response = _login(client, person["identifier"], "k7pxm3qd9wht")
+    assert response.status_code == 401
+
+
 def test_expired_provisional_password_is_refused(client, family, provisional):
     identifier = provisional(family["pupil_accounts"]["Enora"], days=-1)
     response = _login(client, identifier, PROVISIONAL)
