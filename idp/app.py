@@ -11,6 +11,7 @@ from flask import Flask
 from flask import jsonify
 from flask import request
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -154,6 +155,17 @@ def _register_errors(app: Flask) -> None:
             return jsonify(error="invalid_request", error_description="HTTPS is required"), 400
         return web.render_error(400, "Connexion non sécurisée",
                                 "Ce service ne s'utilise qu'en connexion sécurisée (https).")
+
+    @app.errorhandler(DataError)
+    def invalid_value(error):
+        """A value the database refuses (e.g. NUL in text on PostgreSQL): bad input."""
+        db.session.rollback()
+        log.warning("value refused by the database: %s", error.__class__.__name__)
+        if _wants_json():
+            return jsonify(error="invalid_request",
+                           error_description="A parameter has an invalid value."), 400
+        return web.render_error(400, "Requête invalide",
+                                "La demande contient des caractères invalides.")
 
     @app.errorhandler(OperationalError)
     def database_down(error):

@@ -27,7 +27,9 @@ def tune_engine(engine) -> None:
     def _sqlite_pragmas(dbapi_connection, connection_record):
         # WAL lets readers and the writer of several gunicorn workers proceed together,
         # and a commit appends to the log instead of rewriting a journal file;
-        # synchronous=NORMAL is durable across application crashes in that mode.
+        # synchronous=NORMAL is durable across application crashes in that mode; a power
+        # or OS failure may lose the last commits, acceptable for the embedded default
+        # (production runs on PostgreSQL, docs/operations.md).
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")

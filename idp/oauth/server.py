@@ -25,6 +25,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core.grants import OpenIDCode
 from authlib.oidc.core.grants import OpenIDToken
 from authlib.oidc.core.util import create_half_hash
+from flask import g
 from flask import request as flask_request
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -144,6 +145,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Consume the code atomically; a replay revokes what it issued."""
         row, outcome = tokens.claim_code(code, client.client_id)
         if outcome == "ok":
+            # Spent even if a later check (PKCE verifier, redirect URI) fails and the
+            # request's transaction is rolled back: the token view spends it again.
+            g.spent_code_hash = row.code_hash
             return row
         if outcome == "replayed":
             tokens.revoke_grant(code_grant_id(row), reason="code_replayed")
@@ -236,7 +240,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def validate_jti(self, claims, jti):
         """Accept each assertion once within its lifetime."""
-        if not isinstance(jti, str) or len(jti) > 200:
+        if not isinstance(jti, str) or len(jti) > 200 or "\x00" in jti + str(claims["sub"]):
             return False
         # Remembered until the assertion has expired (plus the leeway): never a window
         # boundary through which a replay could slip.

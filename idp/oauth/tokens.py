@@ -186,6 +186,15 @@ def claim_code(code: str, client_id: str) -> tuple[IssuedCode | None, str]:
     return IssuedCode(row), "ok"
 
 
+def spend_code(code_hash: str) -> None:
+    """Mark a code consumed (after a failed redemption, whose transaction was undone)."""
+    db.session.execute(
+        update(_CODES)
+        .where(_CODES.c.code_hash == code_hash, _CODES.c.consumed_at.is_(None))
+        .values(consumed_at=utcnow())
+    )
+
+
 def revoke_grant(grant_id: str, reason: str) -> int:
     """Revoke every token of a grant chain; return how many were live."""
     count = db.session.execute(

@@ -5,6 +5,7 @@ in Authlib, and in `authorize.py` / `logout.py`."""
 from __future__ import annotations
 
 from flask import Blueprint
+from flask import g
 from flask import jsonify
 from flask import request
 
@@ -12,6 +13,7 @@ from idp.extensions import db
 from idp.metrics import TOKENS
 from idp.oauth import authorize as authorize_flow
 from idp.oauth import logout as logout_flow
+from idp.oauth import tokens
 from idp.oauth import userinfo as userinfo_service
 from idp.oauth.discovery import metadata
 from idp.web import csrf_exempt
@@ -65,6 +67,12 @@ def token():
         TOKENS.labels(request.form.get("grant_type", "")[:32]).inc()
     else:
         db.session.rollback()
+        spent = g.pop("spent_code_hash", None)
+        if spent:
+            # A code is single use: a refused redemption (wrong PKCE verifier or redirect
+            # URI) spends it too, so that it cannot be tried again (RFC 6749 4.1.2).
+            tokens.spend_code(spent)
+            db.session.commit()
     response.headers.update(CORS)
     return response
 

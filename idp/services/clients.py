@@ -144,12 +144,19 @@ def rotate_secret(client: Client) -> str:
 
 def get(client_id: str | None) -> Client | None:
     """Return the client with this id, if any."""
-    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+    if not _plausible_id(client_id):
         return None
     return db.session.execute(_BY_ID, {"client_id": client_id}).scalar_one_or_none()
 
 
 _BY_ID = select(Client).where(Client.client_id == bindparam("client_id"))
+
+
+def _plausible_id(client_id) -> bool:
+    # Ids come from headers and assertions too (HTTP Basic, client_assertion), which the
+    # request hooks do not check for NUL, a character PostgreSQL refuses in text.
+    return (bool(client_id) and isinstance(client_id, str) and len(client_id) <= 64
+            and "\x00" not in client_id)
 
 
 def lookup(client_id: str | None):
@@ -160,7 +167,7 @@ def lookup(client_id: str | None):
     is not an ORM object: registrations are changed through `get` and the functions
     above, never through a snapshot.
     """
-    if not client_id or not isinstance(client_id, str) or len(client_id) > 64:
+    if not _plausible_id(client_id):
         return None
     cache = current_app.extensions.get("idp.client_cache")
     if cache is None or cache.generation != _changes.generation:

@@ -1,9 +1,11 @@
 """Token endpoint: code redemption, PKCE, client authentication, refresh rotation."""
 
+import base64
 import time
 import uuid
 from datetime import timedelta
 
+import pytest
 from joserfc import jws
 from joserfc import jwt
 from joserfc.jwk import ECKey
@@ -52,6 +54,17 @@ def test_wrong_pkce_verifier_is_refused(client, rp, make_account):
     callback = rp.code_flow(person["identifier"], person["password"])
     response = rp.token(callback["code"], verifier="x" * 50)
     assert response.json["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("wrong", [{"verifier": "x" * 50},
+                                   {"redirect_uri": "https://rp.example.org/other"}])
+def test_a_refused_redemption_spends_the_code(client, rp, make_account, wrong):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    assert rp.token(callback["code"], **wrong).json["error"] == "invalid_grant"
+    retry = rp.token(callback["code"])
+    assert retry.status_code == 400
+    assert retry.json["error"] == "invalid_grant"
 
 
 def test_missing_pkce_verifier_is_refused(client, rp, make_account):
@@ -188,3 +201,14 @@ def test_code_presented_by_another_client_is_refused_and_stays_usable(client, rp
     assert stolen.json["error"] == "invalid_grant"
     # The code was not consumed by the other client's attempt.
     assert rp.token(callback["code"]).status_code == 200
+
+
+@pytest.mark.parametrize("client_id", ["abc\x00def", "\x00"])
+def test_nul_in_a_basic_auth_client_id_is_an_unknown_client(client, client_id):
+    raw = base64.b64encode(f"{client_id}:secret".encode()).decode()
+    for path in ("/token", "/revoke", "/introspect"):
+        response = client.post(path, data={"grant_type": "authorization_code", "code": "x",
+                                           "token": "x"},
+                               headers={"Authorization": f"Basic {raw}"})
+        assert response.status_code == 401, (path, response.data[:200])
+        assert response.json["error"] == "invalid_client"
