@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from flask_migrate import upgrade as alembic_upgrade
+from werkzeug.serving import WSGIRequestHandler
 
 from idp import demo
 from idp.admin import cli as admin_cli
@@ -104,7 +105,26 @@ def run(ctx, host, port):
     """Development server (never in production)."""
     app = ctx.app
     check_runtime(app)
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True,
+            request_handler=DevRequestHandler)
+
+
+class DevRequestHandler(WSGIRequestHandler):
+    """The development server's request log, without query strings: they carry codes,
+    states and ID tokens (id_token_hint), as gunicorn's access log format avoids too."""
+
+    def log_request(self, code="-", size="-"):
+        """Log the request line with its path only."""
+        path = getattr(self, "path", None)
+        if path is None:
+            # A request line that could not be parsed: log only that it was bad.
+            self.log("info", '"%s" %s %s', "(unparsable request line)", code, size)
+            return
+        self.path = path.split("?", 1)[0]
+        try:
+            super().log_request(code, size)
+        finally:
+            self.path = path
 
 
 @main.command("serve")

@@ -76,3 +76,16 @@ def test_accounts_create_and_demo_load(idp):
     assert dup.returncode != 0 and "already taken" in dup.stderr
     skipped = json.loads(idp("demo", "load", "--if-empty").stdout)
     assert skipped["loaded"] is False
+
+
+def test_development_server_logs_no_query_strings():
+    from idp.cli import DevRequestHandler
+
+    handler = object.__new__(DevRequestHandler)
+    handler.command, handler.request_version = "GET", "HTTP/1.1"
+    handler.path = "/logout?id_token_hint=eyJhbGciOi.secret.sig&state=abc"
+    lines = []
+    handler.log = lambda level, fmt, *args: lines.append(fmt % args)
+    handler.log_request(200, 0)
+    assert lines == ['"GET /logout HTTP/1.1" 200 0']
+    assert handler.path.endswith("state=abc")  # the request itself is untouched

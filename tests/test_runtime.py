@@ -19,3 +19,4 @@ def test_operator_tunables_are_kept_and_completed():
 def test_an_explicit_huge_pages_choice_is_respected():
     environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
     assert server_environ(environ) == environ
+
