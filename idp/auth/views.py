@@ -24,6 +24,7 @@ from idp.web import client_ip
 from idp.web import csrf_token
 from idp.web import current_sso
 from idp.web import provider
+from idp.web import reads_only
 from idp.web import set_sso_cookie
 
 bp = Blueprint("auth", __name__)
@@ -151,6 +152,8 @@ def _locked_message(seconds: int) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Identifier and password form; on success, resume the pending request."""
+    if request.method == "GET":
+        reads_only()
     flow_id = request.values.get("flow")
     errors: dict[str, str] = {}
     identifier = ""

@@ -18,6 +18,7 @@ from idp.oauth import userinfo as userinfo_service
 from idp.oauth.discovery import metadata
 from idp.web import csrf_exempt
 from idp.web import provider
+from idp.web import reads_only
 
 bp = Blueprint("oauth", __name__)
 
@@ -83,6 +84,7 @@ def userinfo():
     """UserInfo endpoint; bearer token in the header (GET, POST) or the body (POST)."""
     if request.method == "OPTIONS":
         return _preflight()
+    reads_only()
     status, body, headers = userinfo_service.respond(
         request.headers.get("Authorization"),
         request.form.get("access_token") if request.method == "POST" else None,
@@ -92,8 +94,6 @@ def userinfo():
     response.status_code = status
     response.headers.update(headers)
     response.headers.update(CORS)
-    # Nothing is written by a userinfo request: end its read transaction cheaply.
-    db.session.rollback()
     return response
 
 
