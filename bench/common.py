@@ -131,6 +131,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """Start a server process from the project root, its output appended to log."""
+    with log.open("ab") as fh:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0, log: Path | None = None):
     """Wait until url answers (any status) or fail with the server's log."""
     deadline = time.monotonic() + timeout

@@ -19,6 +19,7 @@ from bench.common import VENV_BIN
 from bench.common import BenchError
 from bench.common import children
 from bench.common import free_port
+from bench.common import spawn
 from bench.common import stop_process
 from bench.common import wait_http
 
@@ -136,12 +137,7 @@ class Instance:
             "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "sync",
             "--timeout", "120",
         ]
-        logfh = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=logfh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        logfh.close()
+        self.proc = spawn(cmd, self.env, self.log)
         wait_http(f"{self.base}/healthz", self.proc, log=self.log)
         self.worker_pid = self._worker()
 

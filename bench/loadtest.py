@@ -51,6 +51,7 @@ from bench.common import children
 from bench.common import cmdline
 from bench.common import cpu_snapshot
 from bench.common import machine
+from bench.common import spawn
 from bench.common import stat_cpu
 from bench.common import tail
 from bench.common import wait_http
@@ -144,12 +145,7 @@ class LoadInstance(Instance):
             jitter = max(1, self.max_requests // 10)
             cmd += ["--max-requests", str(self.max_requests),
                     "--max-requests-jitter", str(jitter)]
-        logfh = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=self.env, stdout=logfh, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        logfh.close()
+        self.proc = spawn(cmd, self.env, self.log)
         wait_http(f"{self.base}/healthz", self.proc, log=self.log)
         deadline = time.monotonic() + 20
         while len(children(self.proc.pid)) < self.workers:

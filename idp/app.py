@@ -151,21 +151,16 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(InsecureTransportError)
     def insecure(error):
         """A protocol request over plain http in production (see trusted_proxies)."""
-        if _wants_json():
-            return jsonify(error="invalid_request", error_description="HTTPS is required"), 400
-        return web.render_error(400, "Connexion non sécurisée",
-                                "Ce service ne s'utilise qu'en connexion sécurisée (https).")
+        return _bad_request("HTTPS is required", "Connexion non sécurisée",
+                            "Ce service ne s'utilise qu'en connexion sécurisée (https).")
 
     @app.errorhandler(DataError)
     def invalid_value(error):
         """A value the database refuses (e.g. NUL in text on PostgreSQL): bad input."""
         db.session.rollback()
         log.warning("value refused by the database: %s", error.__class__.__name__)
-        if _wants_json():
-            return jsonify(error="invalid_request",
-                           error_description="A parameter has an invalid value."), 400
-        return web.render_error(400, "Requête invalide",
-                                "La demande contient des caractères invalides.")
+        return _bad_request("A parameter has an invalid value.", "Requête invalide",
+                            "La demande contient des caractères invalides.")
 
     @app.errorhandler(OperationalError)
     def database_down(error):
@@ -192,6 +187,13 @@ def _register_errors(app: Flask) -> None:
 
 def _is_redis_error(error) -> bool:
     return isinstance(error, redis.RedisError)
+
+
+def _bad_request(description: str, title: str, message: str):
+    """A 400: a protocol error for clients, a French page for people."""
+    if _wants_json():
+        return jsonify(error="invalid_request", error_description=description), 400
+    return web.render_error(400, title, message)
 
 
 def _unavailable():

@@ -35,6 +35,11 @@ def test_database_unreachable_gives_503_pages_and_json(tmp_path):
     ready = browser.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"]["database"] == "unavailable"
     assert browser.get("/healthz").status_code == 200
+    # The signing keys come from the database: the JWKS is unavailable too, while the
+    # discovery document (from the configuration) is still served.
+    jwks = browser.get("/jwks")
+    assert jwks.status_code == 503 and jwks.json == {"error": "temporarily_unavailable"}
+    assert browser.get("/.well-known/openid-configuration").status_code == 200
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server binary")

@@ -104,8 +104,6 @@ class LoginService:
         self.threshold = threshold
         self.base_seconds = base_seconds
         self.max_seconds = max_seconds
-        self._forms_of = passwords
-        self._current_forms: set[tuple] = set()
 
     def lock_seconds(self, failures: int) -> int:
         """Lock duration after this many consecutive failures (doubling, capped)."""
@@ -141,7 +139,7 @@ class LoginService:
             account.password_hash, password
         ):
             return self._failed(account, now)
-        if self._needs_rehash(account.password_hash):
+        if self.passwords.needs_rehash(account.password_hash):
             account.password_hash = self.passwords.hash(password)
             audit.record("password.rehashed", account=account)
         # One UPDATE, now, in the request's transaction (not a unit-of-work flush); the
@@ -152,22 +150,6 @@ class LoginService:
             set_committed_value(account, key, value)
         audit.record("login.succeeded", account=account, method="pwd")
         return LoginResult("ok", account)
-
-    def _needs_rehash(self, password_hash: str) -> bool:
-        # Whether a hash needs redoing depends only on its form: algorithm, version,
-        # parameters and the lengths of salt and digest. The forms found current for
-        # the configured parameters are remembered, instead of parsing every hash.
-        if self._forms_of is not self.passwords:
-            self._forms_of, self._current_forms = self.passwords, set()
-        parts = password_hash.split("$")
-        form = (*parts[:4], *map(len, parts[4:]))
-        if form in self._current_forms:
-            return False
-        if self.passwords.needs_rehash(password_hash):
-            return True
-        if len(self._current_forms) < 64:
-            self._current_forms.add(form)
-        return False
 
     def _failed(self, account: Account, now) -> LoginResult:
         # Atomic increment, so that parallel wrong guesses all count.

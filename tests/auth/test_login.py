@@ -191,22 +191,3 @@ def test_the_login_page_reads_the_pending_request_once(app, rp, monkeypatch):
     assert page.status_code == 200 and 'value="c.durand"' in page.text
     assert "Service test" in page.text
     assert reads == ["authorize"]
-
-
-def test_a_current_hash_form_is_checked_once(app, client, make_account):
-    person = make_account()
-    passwords = app.extensions["idp"].passwords
-    checks = []
-    original = passwords.needs_rehash
-
-    def counting(password_hash):
-        checks.append(password_hash)
-        return original(password_hash)
-
-    passwords.needs_rehash = counting
-    try:
-        for _ in range(3):
-            assert _post_login(client, person["identifier"], person["password"]).status_code == 302
-    finally:
-        del passwords.needs_rehash
-    assert len(checks) <= 1

@@ -2,7 +2,6 @@
 as the Flask views, following key rotation, and everything else left to Flask."""
 
 import re
-import socket
 
 import pytest
 from joserfc.jwk import KeySet
@@ -200,23 +199,6 @@ def test_requests_are_timed_with_the_view_endpoint(client, flask_calls):
     client.get(DISCOVERY)
     assert (count("oauth.jwks", "HEAD"), count("oauth.discovery", "GET")) == (
         before[0] + 1, before[1] + 1)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_database_down_still_gives_503_for_jwks(tmp_path):
-    app = create_app(dict(TEST_CONFIG, redis_url="",
-                          database_url=f"postgresql://nobody@127.0.0.1:{_free_port()}/x",
-                          var_dir=str(tmp_path)))
-    browser = app.test_client()
-    down = browser.get("/jwks")
-    assert down.status_code == 503
-    assert down.json == {"error": "temporarily_unavailable"}
-    assert browser.get(DISCOVERY).status_code == 200
 
 
 def test_https_issuer_behind_trusted_proxies(app, tmp_path):
