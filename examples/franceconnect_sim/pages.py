@@ -27,6 +27,20 @@ th, td { border: 1px solid #ddd; padding: .35rem .5rem; text-align: left; font-s
 label { display: block; margin-top: .6rem; }
 button { margin: .8rem .4rem 0 0; padding: .45rem 1rem; }
 button.primary { background: #000091; color: #fff; border: 0; }
+/* Long client ids and URLs break rather than widen the page. */
+code, strong { overflow-wrap: anywhere; }
+input { max-width: 100%; }
+/* A row of six columns cannot fit 320 px: on narrow screens each test person is a
+   block of "name: value" lines, the names coming from the cells' data-label. */
+@media (max-width: 40rem) {
+  main { margin: 0; padding: 1rem .75rem; }
+  table, tbody, tr, td { display: block; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden;
+          clip-path: inset(50%); white-space: nowrap; }
+  tr { border: 1px solid #ddd; margin-bottom: .75rem; padding: .25rem 0; }
+  td { border: 0; }
+  td[data-label]::before { content: attr(data-label) " : "; font-weight: bold; }
+}
 </style>
 </head>
 <body>
@@ -69,8 +83,10 @@ Mot de passe de chaque personne : <code>123</code>.</p>
 <tbody>
 {% for p in people %}
 <tr>
-<td><code>{{ p.login }}</code></td><td>{{ p.display_name }}</td><td>{{ p.gender }}</td>
-<td>{{ p.birthdate }}</td><td>{{ p.birthplace or "—" }} / {{ p.birthcountry }}</td>
+<td data-label="Identifiant"><code>{{ p.login }}</code></td>
+<td data-label="Identité">{{ p.display_name }}</td><td data-label="Sexe">{{ p.gender }}</td>
+<td data-label="Naissance">{{ p.birthdate }}</td>
+<td data-label="Lieu">{{ p.birthplace or "—" }} / {{ p.birthcountry }}</td>
 <td><form method="post" action="{{ action }}">
 <input type="hidden" name="login" value="{{ p.login }}">
 <input type="hidden" name="password" value="{{ p.password }}">
@@ -88,8 +104,10 @@ _INFO = """<p>{{ message }}</p>
 <thead><tr><th>Identifiant</th><th>Identité</th><th>Sexe</th><th>Naissance</th><th>Lieu</th></tr></thead>
 <tbody>
 {% for p in people %}
-<tr><td><code>{{ p.login }}</code></td><td>{{ p.display_name }}</td><td>{{ p.gender }}</td>
-<td>{{ p.birthdate }}</td><td>{{ p.birthplace or "—" }} / {{ p.birthcountry }}</td></tr>
+<tr><td data-label="Identifiant"><code>{{ p.login }}</code></td>
+<td data-label="Identité">{{ p.display_name }}</td><td data-label="Sexe">{{ p.gender }}</td>
+<td data-label="Naissance">{{ p.birthdate }}</td>
+<td data-label="Lieu">{{ p.birthplace or "—" }} / {{ p.birthcountry }}</td></tr>
 {% endfor %}
 </tbody>
 </table>

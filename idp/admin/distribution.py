@@ -6,6 +6,10 @@ four characters from an alphabet without the look-alikes 0/O, 1/I/L and without
 lowercase letters. It is stored hashed like any password, and stops working after
 `provisional_password_days` (90, a school term). An account that is already active
 keeps its password: distributing notices again never undoes an activation.
+
+A parent of pupils in two schools has one account. Each provisional password records
+the school whose notice carries it, so that the other school's distribution skips that
+parent while the notice still works instead of silently voiding it.
 """
 
 from __future__ import annotations
@@ -99,10 +103,12 @@ class Distribution:
         }
 
 
-def issue(provider, account: Account, *, by: str, event: str = "account.provisional_issued"):
+def issue(provider, account: Account, *, by: str, uai: str | None = None,
+          event: str = "account.provisional_issued"):
     """Give an account a new provisional password; return (password, expiry).
 
-    The account becomes provisional and unlocked; its sessions end and its tokens are
+    `uai` is the school whose notice carries it (None when an operator issues it). The
+    account becomes provisional and unlocked; its sessions end and its tokens are
     revoked, since whoever held the old credentials must not stay logged in.
     """
     if account.status == "disabled":
@@ -116,13 +122,14 @@ def issue(provider, account: Account, *, by: str, event: str = "account.provisio
     account.password_changed_at = now
     account.status = "provisional"
     account.provisional_expires_at = expires_at
+    account.provisional_uai = uai
     account.failed_logins = 0
     account.locked_until = None
     account.security_stamp = (account.security_stamp or 0) + 1
     # The services the person was logged into are told too (back-channel logout).
     logout.end_all_sessions(account, reason="provisional_issued")
     tokens.revoke_account(account.id)
-    audit.record(event, account=account, by=by, expires_at=expires_at.isoformat())
+    audit.record(event, account=account, by=by, uai=uai, expires_at=expires_at.isoformat())
     return password, expires_at
 
 
@@ -148,6 +155,25 @@ def _skip_reason(account: Account | None) -> str | None:
     if account.status == "disabled":
         return "compte désactivé"
     return None
+
+
+def _notice_of_another_school(account: Account | None, school_row: School) -> str | None:
+    """Why not to replace a provisional password that another school's notice carries
+    and that still works (None if there is no such notice)."""
+    if (account is None or account.status != "provisional" or not account.password_hash
+            or account.provisional_uai in (None, school_row.uai)):
+        return None
+    expires_at = account.provisional_expires_at
+    if expires_at is not None and expires_at <= utcnow():
+        return None
+    from idp.admin.notices import french_date  # notices imports this module
+
+    other = roster.school(account.provisional_uai)
+    name = (other.name if other is not None else None) or "un autre établissement"
+    until = f", valable jusqu'au {french_date(expires_at)}" if expires_at else ""
+    return (f"notification déjà remise par {name} (UAI {account.provisional_uai}){until} "
+            "(un seul compte par parent) ; si elle est perdue : « Nouveau mot de passe "
+            "provisoire » sur sa fiche")
 
 
 def _pupil_account(pupil) -> Account:
@@ -236,6 +262,9 @@ def distribute(provider, uai: str, *, division: str | None = None, role: str | N
                 reason = "a déclaré ne pas être le représentant légal de ses enfants listés"
             elif person.identity_id is None:
                 reason = "fiche du responsable incomplète : compte impossible à créer"
+            else:
+                # Only a parent: a pupil is listed by one school at a time.
+                reason = _notice_of_another_school(person.account, school_row)
         if reason is not None:
             result.skipped.append(Skipped(person.role, name, getattr(person.account,
                                                                       "identifier", None),
@@ -246,7 +275,7 @@ def distribute(provider, uai: str, *, division: str | None = None, role: str | N
                 person.account = _pupil_account(person.pupil)
             else:
                 person.account = family.create_parent_account(identities[person.identity_id])
-        password, expires_at = issue(provider, person.account, by=by)
+        password, expires_at = issue(provider, person.account, by=by, uai=school_row.uai)
         result.notices.append(notice_for(person, school_row, password, expires_at))
     audit.record("accounts.distributed", identifier=by[:64], uai=school_row.uai,
                  division=division, role=role, notices=len(result.notices),
@@ -254,9 +283,14 @@ def distribute(provider, uai: str, *, division: str | None = None, role: str | N
     return result
 
 
-def reset_provisional(provider, account: Account, *, by: str) -> tuple[str, datetime]:
-    """Give one account a new provisional password (lost notice, forgotten password)."""
-    return issue(provider, account, by=by, event="account.provisional_reset")
+def reset_provisional(provider, account: Account, *, by: str,
+                      uai: str | None = None) -> tuple[str, datetime]:
+    """Give one account a new provisional password (lost notice, forgotten password).
+
+    Unlike a distribution, it replaces a notice another school printed: the person asked
+    this school for a new one.
+    """
+    return issue(provider, account, by=by, uai=uai, event="account.provisional_reset")
 
 
 def _member(school_row: School, public_id: str) -> roster.Person:
@@ -275,7 +309,8 @@ def reset_in_school(provider, school_row: School, public_id: str, *, by: str) ->
     """Reset the provisional password of a pupil or parent of this school only; return
     the printable notice (the only place the new password appears)."""
     person = _member(school_row, public_id)
-    password, expires_at = reset_provisional(provider, person.account, by=by)
+    password, expires_at = reset_provisional(provider, person.account, by=by,
+                                             uai=school_row.uai)
     return notice_for(person, school_row, password, expires_at)
 
 

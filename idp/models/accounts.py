@@ -41,6 +41,10 @@ class Account(db.Model):
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     # A provisional password (distributed by a school) stops working after this date.
     provisional_expires_at = mapped_column(UTCDateTime, nullable=True)
+    # The school (UAI) whose notice carries that password, None when an operator issued
+    # it: a parent of two schools has one account, and one school's distribution must
+    # not void the notice another school handed out. Read only while provisional.
+    provisional_uai: Mapped[str | None] = mapped_column(String(8), nullable=True)
     # Second factor of school account administrators (encrypted, like signing keys).
     totp_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Last TOTP time step accepted: a code is never accepted twice.

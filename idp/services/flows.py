@@ -59,6 +59,23 @@ _ITEM_NAME = re.compile(r"[a-z_]{1,32}")
 _TAKE = delete(_flows).where(*_LIVE).returning(_flows.c.data)
 _DELETE = delete(_flows).where(_flows.c.key_hash == bindparam("b_key"))
 
+# In Redis, a flow of another kind must be left as it is, as the database statements
+# above leave its row: the kind check and the change run as one script, so that no
+# other caller acts between them. KEYS[1] is the flow's key, ARGV[1] the kind.
+_REDIS_TAKE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['kind'] ~= ARGV[1] then return false end
+redis.call('DEL', KEYS[1])
+return raw
+"""
+# ARGV[2] is the new record; KEEPTTL keeps the expiry set at creation.
+_REDIS_UPDATE = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['kind'] ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+"""
+
 
 def _valid_id(flow_id) -> bool:
     return bool(flow_id) and isinstance(flow_id, str) and len(flow_id) <= 64
@@ -71,6 +88,10 @@ class FlowStore:
         self.redis = redis
         self.ttl = ttl
         self.prefix = prefix
+        if redis is not None:
+            # Sent by digest (EVALSHA), loaded again if the server lost them.
+            self._take_script = redis.register_script(_REDIS_TAKE)
+            self._update_script = redis.register_script(_REDIS_UPDATE)
 
     def create(self, kind: str, data: dict, ttl: int | None = None) -> str:
         """Store a new flow and return its id (only its hash is kept)."""
@@ -108,9 +129,10 @@ class FlowStore:
             return False
         key = token_hash(flow_id)
         if self.redis is not None:
-            # xx: never resurrect a flow that expired or ended meanwhile.
+            # Only an existing flow of this kind: never resurrect a flow that expired or
+            # ended meanwhile, nor turn a flow of another kind into this one.
             payload = json.dumps({"kind": kind, "data": data})
-            return bool(self.redis.set(self._rkey(key), payload, keepttl=True, xx=True))
+            return bool(self._update_script(keys=[self._rkey(key)], args=[kind, payload]))
         result = db.session.connection().execute(
             _UPDATE, {"b_key": key, "b_kind": kind, "b_now": utcnow(), "b_data": data}
         )
@@ -145,7 +167,7 @@ class FlowStore:
             return None
         key = token_hash(flow_id)
         if self.redis is not None:
-            return self._decode(self.redis.getdel(self._rkey(key)), kind)
+            return self._decode(self._take_script(keys=[self._rkey(key)], args=[kind]), kind)
         row = db.session.connection().execute(
             _TAKE, {"b_key": key, "b_kind": kind, "b_now": utcnow()}
         ).first()

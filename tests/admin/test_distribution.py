@@ -3,6 +3,7 @@ parents get an account once."""
 
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 
@@ -10,10 +11,13 @@ from idp.admin import distribution
 from idp.admin.distribution import ALPHABET
 from idp.admin.distribution import DistributionError
 from idp.admin.distribution import provisional_password
+from idp.directory.models import School
 from idp.extensions import db
 from idp.models import Account
 from idp.models import AuditEvent
+from idp.models.base import utcnow
 from tests.admin.conftest import COLLEGE
+from tests.admin.conftest import LYCEE
 
 
 def test_provisional_passwords_avoid_look_alike_characters():
@@ -25,9 +29,9 @@ def test_provisional_passwords_avoid_look_alike_characters():
     assert len({provisional_password() for _ in range(100)}) == 100
 
 
-def _distribute(app, **kwargs):
+def _distribute(app, uai=COLLEGE, **kwargs):
     with app.app_context():
-        result = distribution.distribute(app.extensions["idp"], COLLEGE, by="test", **kwargs)
+        result = distribution.distribute(app.extensions["idp"], uai, by="test", **kwargs)
         db.session.commit()
         return result
 
@@ -155,3 +159,70 @@ def test_a_parent_of_two_classes_gets_one_notice_naming_both_children(app, direc
     assert "classe 3A" in in_6b.skipped[0].reason
     in_3a = _distribute(app, division="3A", role="responsable")
     assert [n.children for n in in_3a.notices] == [["Jean MARTIN (3A)", "Zoé MARTIN (6B)"]]
+
+
+def _parent_of_two_schools(directory):
+    college = directory.school(COLLEGE, "Collège Jean Moulin")
+    lycee = directory.school(LYCEE, "Lycée Victor Hugo")
+    younger = directory.pupil(college, "Zoé", "MARTIN", "3A")
+    older = directory.pupil(lycee, "Jean", "MARTIN", "2A")
+    return directory.parent([younger, older], "Paul", "MARTIN")
+
+
+def _verifies(app, account_id, password) -> bool:
+    with app.app_context():
+        account = db.session.get(Account, account_id)
+        return app.extensions["idp"].passwords.verify(account.password_hash, password)
+
+
+def test_a_parent_of_two_schools_keeps_the_notice_the_first_school_printed(app, directory):
+    parent = _parent_of_two_schools(directory)
+    first = _distribute(app, COLLEGE, role="responsable")
+    [notice] = first.notices
+    second = _distribute(app, LYCEE, role="responsable")
+    assert second.notices == []
+    [skipped] = second.skipped
+    assert skipped.identifier == notice.identifier
+    assert skipped.reason.startswith(
+        "notification déjà remise par Collège Jean Moulin (UAI 0830901D), valable jusqu'au ")
+    account_id = directory.parent_account_id(parent.identity_id)
+    assert directory.account(account_id).provisional_uai == COLLEGE
+    assert _verifies(app, account_id, notice.password)
+    # The school that printed it may print it again (a lost notice).
+    again = _distribute(app, COLLEGE, role="responsable")
+    assert [n.identifier for n in again.notices] == [notice.identifier]
+
+
+def test_the_second_school_prints_its_own_notice_once_the_first_has_expired(app, directory):
+    parent = _parent_of_two_schools(directory)
+    _distribute(app, COLLEGE, role="responsable")
+    account_id = directory.parent_account_id(parent.identity_id)
+    with app.app_context():
+        db.session.get(Account, account_id).provisional_expires_at = (
+            utcnow() - timedelta(minutes=1))
+        db.session.commit()
+    [notice] = _distribute(app, LYCEE, role="responsable").notices
+    assert directory.account(account_id).provisional_uai == LYCEE
+    assert _verifies(app, account_id, notice.password)
+    with app.app_context():
+        details = db.session.execute(
+            db.select(AuditEvent.details).where(AuditEvent.event == "account.provisional_issued")
+            .order_by(AuditEvent.id)
+        ).scalars().all()
+        assert [d["uai"] for d in details] == [COLLEGE, LYCEE]
+
+
+def test_a_reset_by_the_second_school_replaces_the_first_schools_notice(app, directory):
+    parent = _parent_of_two_schools(directory)
+    [first] = _distribute(app, COLLEGE, role="responsable").notices
+    account_id = directory.parent_account_id(parent.identity_id)
+    with app.app_context():
+        school_row = db.session.execute(
+            db.select(School).where(School.uai == LYCEE)).scalar_one()
+        notice = distribution.reset_in_school(app.extensions["idp"], school_row,
+                                              directory.account(account_id).public_id,
+                                              by="test")
+        db.session.commit()
+    assert directory.account(account_id).provisional_uai == LYCEE
+    assert _verifies(app, account_id, notice.password)
+    assert not _verifies(app, account_id, first.password)

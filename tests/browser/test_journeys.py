@@ -351,6 +351,23 @@ def test_login_page_has_no_horizontal_scroll_at_320px(browser_context, stack, er
     assert width <= 320, f"the login page is {width}px wide at 320px"
 
 
+def test_franceconnect_simulator_pages_have_no_horizontal_scroll_at_320px(browser_context,
+                                                                         stack):
+    """The simulator is not a hosted page (axe-core only reports on it), but developers
+    try the FranceConnect journey on phones too: its login form and home page."""
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": 320, "height": 640})
+    journeys.to_login(page, stack, stack.clients["main"])
+    journeys.button(page, "S'identifier avec FranceConnect").click()
+    page.wait_for_url(lambda url: url.startswith(stack.fc_issuer + "/interaction/"))
+    page.wait_for_load_state("load")
+    assert page.locator("#login").is_visible()
+    widths = {"connexion": page.evaluate("document.documentElement.scrollWidth")}
+    page.goto(stack.franceconnect.base_url + "/")
+    widths["accueil"] = page.evaluate("document.documentElement.scrollWidth")
+    assert all(width <= 320 for width in widths.values()), widths
+
+
 def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack, checks):
     """The pages around the journeys: account, logout confirmation, logged out,
     help, legal notice, accessibility statement, the pupils' recovery pages, error

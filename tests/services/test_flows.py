@@ -1,5 +1,6 @@
 """The flow store: single statements in the request's transaction, or Redis."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from idp.models import Flow
 from idp.models.base import utcnow
 from idp.services.flows import FlowStore
 from idp.services.secrets import token_hash
+
+PARALLEL = 8
 
 
 @pytest.fixture(params=["database", "configured"])
@@ -86,9 +89,41 @@ def test_take_returns_a_flow_once(store):
     assert store.get(flow_id, "authorize") is None
 
 
-def test_take_of_another_kind_gets_nothing(store):
+def test_take_of_another_kind_gets_nothing_and_leaves_the_flow(store):
     flow_id = store.create("authorize", {"n": 1})
     assert store.take(flow_id, "activation") is None
+    assert store.get(flow_id, "authorize") == {"n": 1}
+    assert store.take(flow_id, "authorize") == {"n": 1}
+
+
+def test_update_of_another_kind_changes_nothing(store):
+    flow_id = store.create("authorize", {"n": 1})
+    assert store.update(flow_id, "activation", {"n": 2}) is False
+    assert store.get(flow_id, "activation") is None
+    assert store.get(flow_id, "authorize") == {"n": 1}
+    assert store.update("unknown", "authorize", {"n": 2}) is False
+
+
+def test_parallel_takes_give_the_flow_to_one_caller_of_its_kind(app, store):
+    flow_id = store.create("authorize", {"n": 1})
+    db.session.commit()
+    barrier = threading.Barrier(PARALLEL)
+    results = [None] * PARALLEL
+
+    def take(i):
+        # Half of the callers ask for another kind: they must not end the flow.
+        kind = "authorize" if i % 2 else "activation"
+        with app.app_context():
+            barrier.wait()
+            results[i] = (kind, store.take(flow_id, kind))
+            db.session.commit()
+
+    threads = [threading.Thread(target=take, args=(i,)) for i in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [r for r in results if r[1] is not None] == [("authorize", {"n": 1})], results
 
 
 def test_expired_flows_are_gone(store):
