@@ -9,7 +9,8 @@ keeps its password: distributing notices again never undoes an activation.
 
 A parent of pupils in two schools has one account. Each provisional password records
 the school whose notice carries it, so that the other school's distribution skips that
-parent while the notice still works instead of silently voiding it.
+parent while the notice still works instead of silently voiding it; the other school's
+console warns before its reset button, which stays allowed.
 """
 
 from __future__ import annotations
@@ -157,21 +158,62 @@ def _skip_reason(account: Account | None) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class OtherSchoolNotice:
+    """A provisional password that another school's notice carries and that still works."""
+
+    uai: str
+    school_name: str | None
+    # None: a password recorded without an end (never by `issue`, which always sets one).
+    expires_at: datetime | None
+
+
+def _holds_notice_of_another_school(account: Account | None, school_row: School,
+                                    now: datetime) -> bool:
+    if (account is None or account.status != "provisional" or not account.password_hash
+            or account.provisional_uai in (None, school_row.uai)):
+        return False
+    expires_at = account.provisional_expires_at
+    return expires_at is None or expires_at > now
+
+
+def notices_of_other_schools(accounts, school_row: School) -> dict[int, OtherSchoolNotice]:
+    """Account id -> the working notice that another school printed, for those of these
+    accounts (None allowed) that hold one: replacing its password would void it.
+
+    The schools' names are read in one query, for a whole page of people.
+    """
+    now = utcnow()
+    held = [a for a in accounts if _holds_notice_of_another_school(a, school_row, now)]
+    if not held:
+        return {}
+    names = dict(db.session.execute(
+        select(School.uai, School.name)
+        .where(School.uai.in_({a.provisional_uai for a in held}))
+    ).all())
+    return {a.id: OtherSchoolNotice(a.provisional_uai, names.get(a.provisional_uai),
+                                    a.provisional_expires_at) for a in held}
+
+
+def notice_of_another_school(account: Account | None,
+                             school_row: School) -> OtherSchoolNotice | None:
+    """The working notice that another school printed for this account, if any."""
+    if account is None:
+        return None
+    return notices_of_other_schools([account], school_row).get(account.id)
+
+
 def _notice_of_another_school(account: Account | None, school_row: School) -> str | None:
     """Why not to replace a provisional password that another school's notice carries
     and that still works (None if there is no such notice)."""
-    if (account is None or account.status != "provisional" or not account.password_hash
-            or account.provisional_uai in (None, school_row.uai)):
-        return None
-    expires_at = account.provisional_expires_at
-    if expires_at is not None and expires_at <= utcnow():
+    other = notice_of_another_school(account, school_row)
+    if other is None:
         return None
     from idp.admin.notices import french_date  # notices imports this module
 
-    other = roster.school(account.provisional_uai)
-    name = (other.name if other is not None else None) or "un autre établissement"
-    until = f", valable jusqu'au {french_date(expires_at)}" if expires_at else ""
-    return (f"notification déjà remise par {name} (UAI {account.provisional_uai}){until} "
+    name = other.school_name or "un autre établissement"
+    until = f", valable jusqu'au {french_date(other.expires_at)}" if other.expires_at else ""
+    return (f"notification déjà remise par {name} (UAI {other.uai}){until} "
             "(un seul compte par parent) ; si elle est perdue : « Nouveau mot de passe "
             "provisoire » sur sa fiche")
 

@@ -264,12 +264,17 @@ def _school_page(school_row, *, form=None, errors=None, status=200):
         division = None
     pupils = [p for p in roster.pupils(school_row, division) if p.matches(query)]
     parents = [p for p in roster.parents(school_row, division) if p.matches(query)]
+    shown = pupils[:MAX_ROWS] + parents[:MAX_ROWS]
     return render_template(
         "admin/school.html", school=school_row, divisions=divisions, division=division,
         query=query, stats=roster.statistics(school_row),
         pupils=pupils[:MAX_ROWS], parents=parents[:MAX_ROWS],
         pupils_total=len(pupils), parents_total=len(parents), max_rows=MAX_ROWS,
         form=form or {}, errors=errors or {},
+        # Their reset button would void these notices: the page warns before it.
+        other_notices=distribution.notices_of_other_schools(
+            [p.account for p in shown], school_row),
+        french_date=notices.french_date,
     ), status
 
 

@@ -1,5 +1,6 @@
 """The console's school pages: scoping to the administrator's UAIs, statistics, lists
-with filters, notices, reset, unlock and the refused-child reports."""
+with filters, notices, reset (and its warning when it voids another school's notice),
+unlock and the refused-child reports."""
 
 import html
 import re
@@ -12,6 +13,7 @@ from idp.models.base import utcnow
 from tests.admin.conftest import COLLEGE
 from tests.admin.conftest import LYCEE
 from tests.admin.conftest import PASSWORD
+from tests.admin.test_distribution import _parent_of_two_schools
 
 
 def printed(page_text: str) -> dict[str, str]:
@@ -227,3 +229,101 @@ def test_console_pages_follow_the_strict_content_security_policy(client, directo
         assert "<script>" not in page.text and " style=" not in page.text
         assert "<style" not in page.text
         assert re.search(r"<title>[^<]+ - EduConnect</title>", page.text)
+
+
+def _reset_warning(page_text: str, public_id: str) -> str | None:
+    """The text of the warning before a person's reset button, checking that the button
+    names it as its description (None if the page has no warning for them)."""
+    form = re.search(r'<div class="fr-alert fr-alert--warning[^"]*" id="([^"]+)">\s*'
+                     r'<p>(.*?)</p>\s*</div>\s*<form method="post" action="[^"]*/'
+                     r'reinitialisation"[^>]*>(?:(?!</form>).)*?'
+                     rf'value="{public_id}">\s*<button [^>]*aria-describedby="([^"]+)"',
+                     page_text, re.S)
+    if form is None:
+        # No warning at all for them: their button is described by nothing either.
+        button = re.search(rf'value="{public_id}">\s*<button ([^>]*)>', page_text)
+        assert button and "aria-describedby" not in button.group(1)
+        return None
+    assert form.group(1) == form.group(3)
+    return html.unescape(form.group(2))
+
+
+def _switch_administrator(console, logged_in, uai):
+    assert console.post("/admin/deconnexion").status_code == 302
+    logged_in(uai)
+
+
+def test_the_reset_button_warns_that_it_voids_another_schools_working_notice(
+        app, client, console, directory, logged_in):
+    from idp.admin.notices import french_date
+
+    parent = _parent_of_two_schools(directory)
+    logged_in(COLLEGE)
+    printed_by_college = printed(console.post(f"/admin/etablissement/{COLLEGE}/notifications",
+                                              classe="3A", role="responsable").text)
+    account_id = directory.parent_account_id(parent.identity_id)
+    account = directory.account(account_id)
+    [first_password] = printed_by_college.values()
+    # The school that printed the notice is not warned about its own notice.
+    page = client.get(f"/admin/etablissement/{COLLEGE}").text
+    assert _reset_warning(page, account.public_id) is None
+
+    _switch_administrator(console, logged_in, LYCEE)
+    page = client.get(f"/admin/etablissement/{LYCEE}").text
+    assert _reset_warning(page, account.public_id) == (
+        "Attention : Collège Jean Moulin (UAI 0830901D) a remis à ce compte une notification "
+        f"valable jusqu'au {french_date(account.provisional_expires_at)}. Imprimer ici un "
+        "nouveau mot de passe provisoire rend cette notification inutilisable : son mot de "
+        "passe ne fonctionnera plus.")
+    # Only the parent's row: Jean, a pupil of the lycée, has no notice elsewhere.
+    assert page.count("fr-alert--warning") == 1
+
+    # The reset stays possible (the parent asked this school for a new notice).
+    reset = console.post(f"/admin/etablissement/{LYCEE}/reinitialisation",
+                         account=account.public_id)
+    assert reset.status_code == 200
+    [new_password] = printed(reset.text).values()
+    assert verifies(app, account_id, new_password)
+    assert not verifies(app, account_id, first_password)
+    # The notice now working is the lycée's: the college is warned in its turn.
+    page = client.get(f"/admin/etablissement/{LYCEE}").text
+    assert _reset_warning(page, account.public_id) is None
+    _switch_administrator(console, logged_in, COLLEGE)
+    page = client.get(f"/admin/etablissement/{COLLEGE}").text
+    assert _reset_warning(page, account.public_id).startswith(
+        "Attention : Lycée Victor Hugo (UAI 0130902K) a remis à ce compte une notification "
+        "valable jusqu'au ")
+
+
+def test_no_warning_once_the_other_schools_notice_has_expired(app, client, console,
+                                                              directory, logged_in):
+    parent = _parent_of_two_schools(directory)
+    logged_in(COLLEGE)
+    console.post(f"/admin/etablissement/{COLLEGE}/notifications", classe="3A",
+                 role="responsable")
+    account_id = directory.parent_account_id(parent.identity_id)
+    with app.app_context():
+        db.session.get(Account, account_id).provisional_expires_at = (
+            utcnow() - timedelta(minutes=1))
+        db.session.commit()
+    _switch_administrator(console, logged_in, LYCEE)
+    page = client.get(f"/admin/etablissement/{LYCEE}").text
+    assert _reset_warning(page, directory.account(account_id).public_id) is None
+    assert "fr-alert--warning" not in page
+
+
+def test_the_warning_names_a_school_gone_from_the_directory_by_its_uai(app, client,
+                                                                       directory, logged_in):
+    school = directory.school(LYCEE, "Lycée Victor Hugo")
+    pupil = directory.pupil(school, "Jean", "MARTIN", "2A", state="provisional")
+    with app.app_context():
+        account = db.session.get(Account, pupil.account_id)
+        # Printed by a school whose pupils are no longer imported (it closed).
+        account.provisional_uai = "0830999Z"
+        account.provisional_expires_at = utcnow() + timedelta(days=30)
+        db.session.commit()
+    logged_in(LYCEE)
+    page = client.get(f"/admin/etablissement/{LYCEE}").text
+    assert _reset_warning(page, pupil.public_id).startswith(
+        "Attention : Un autre établissement (UAI 0830999Z) a remis à ce compte une "
+        "notification valable jusqu'au ")
