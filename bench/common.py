@@ -23,8 +23,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PACKAGES = (
     "flask", "authlib", "joserfc", "cryptography", "sqlalchemy", "flask-sqlalchemy",
-    "argon2-cffi", "argon2-cffi-bindings", "gunicorn", "psycopg", "werkzeug", "jinja2",
-    "requests",
+    "argon2-cffi", "argon2-cffi-bindings", "gunicorn", "gunicorn-h1c", "psycopg", "werkzeug",
+    "jinja2", "requests",
 )
 
 
