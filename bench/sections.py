@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -139,8 +140,11 @@ def node(settings: Settings) -> dict:
     server = node_runner.NodeProvider()
     redis_run = _RedisRun()
     instances = {}
+    floor_dir = Path(tempfile.mkdtemp(prefix="idp-floor-"))
+    floor = FloorServer(floor_dir)
     try:
         server.start()
+        floor.start()
         node_rp = server.relying_party()
         close_rp = server.relying_party()
         close_rp.close_connections()
@@ -156,6 +160,8 @@ def node(settings: Settings) -> dict:
             tasks[engine] = _sso_task(rp, inst.server_pids, per, db_pids)
         tasks["node"] = _sso_task(node_rp, server.pids, per)
         tasks["node_close"] = _sso_task(close_rp, server.pids, per)
+        floor_rp = floor.relying_party()
+        tasks["floor"] = _sso_task(floor_rp, floor.pids, per)
         if redis_rp is not None:
             # Redis CPU during the other rounds (nobody of ours talks to Redis then) is
             # the shared server's background: its own timers and other clients.
@@ -163,7 +169,7 @@ def node(settings: Settings) -> dict:
             tasks["node_redis"] = redis_run.task(redis_rp, per)
         log(f"node: oidc-provider {version}; {settings.pair_rounds} interleaved rounds of "
             f"{per} flows on {', '.join(tasks)}")
-        for rp_ in [node_rp, close_rp] + ([redis_rp] if redis_rp is not None else []):
+        for rp_ in [node_rp, close_rp, floor_rp] + ([redis_rp] if redis_rp else []):
             for _ in range(settings.warmup * 2):
                 rp_.sso_flow()
         if redis_rp is not None:
@@ -173,6 +179,8 @@ def node(settings: Settings) -> dict:
         redis_run.collect_warnings()
     finally:
         server.stop()
+        floor.stop()
+        shutil.rmtree(floor_dir, ignore_errors=True)
         redis_run.stop()
         for inst in instances.values():
             inst.cleanup()
@@ -181,6 +189,8 @@ def node(settings: Settings) -> dict:
         "warnings": warnings, **info, **measure.summary(rounds["node"]),
         "connection_close": measure.summary(rounds["node_close"]), "ours": {},
         "redis": redis_run.result(rounds),
+        "floor": {**measure.summary(rounds["floor"]),
+                  **measure.ratios(rounds["floor"], rounds["node"])},
     }
     for engine in names:
         result["ours"][engine] = {
@@ -359,6 +369,7 @@ def login(settings: Settings) -> dict:
     names, info = engines()
     result = {"status": "ok", **info, "argon2_params": argon.params, "engines": {}}
     per = max(1, settings.logins // settings.rounds)
+    result["floor"] = _floor_logins(settings, argon, per)
     for engine in names:
         log(f"login: {engine}, {settings.rounds} rounds of {per} logins, each followed by "
             f"{per} argon2id verifies in-process")
@@ -385,33 +396,60 @@ def login(settings: Settings) -> dict:
     return result
 
 
+def _floor_logins(settings: Settings, argon: measure.Argon2, per: int) -> dict:
+    """The same logins against the stack floor (bench/floor_app.py), interleaved with
+    as many verifies."""
+    log(f"login: stack floor, {settings.rounds} rounds of {per} logins and verifies")
+    with tempfile.TemporaryDirectory(prefix="idp-floor-") as tmp:
+        floor = FloorServer(Path(tmp))
+        try:
+            floor.start()
+            rp = floor.relying_party(logged_in=False)
+            for _ in range(3):
+                rp.hosted_login(IDENTIFIER, PASSWORD, browser=requests.Session())
+            rounds = measure.interleaved(settings.rounds, {
+                "login": _login_task(rp, floor.pids, per), "argon2": lambda: argon.round(per),
+            })
+        finally:
+            floor.stop()
+    return {**measure.summary(rounds["login"]), **measure.ratios(rounds["login"],
+                                                                 rounds["argon2"]),
+            "argon2": measure.summary(rounds["argon2"])}
+
+
 # -- 4. discovery and JWKS vs a bare Flask endpoint -------------------------------------------
 
 
 class BareServer:
-    """bench/bare_app.py under gunicorn with the provider's settings (1 sync worker)."""
+    """A baseline app of the benchmark under gunicorn with the provider's settings (1 sync
+    worker): bench/bare_app.py by default, or bench/floor_app.py (the stack floor)."""
 
-    def __init__(self, bare_dir: Path):
+    def __init__(self, bare_dir: Path, app_module: str = "bench.bare_app:app",
+                 ready_path: str = "/bare", env: dict | None = None):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.bare_dir = bare_dir
+        self.app_module = app_module
+        self.ready_path = ready_path
+        self.extra_env = env or {}
         self.proc = None
         self.worker = None
 
     def start(self):
-        """Start gunicorn bench.bare_app:app."""
+        """Start gunicorn with the app."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         env["BENCH_BARE_DIR"] = str(self.bare_dir)
+        env.update(self.extra_env)
         cmd = [
-            str(VENV_BIN / "python"), "-m", "gunicorn", "bench.bare_app:app",
+            str(VENV_BIN / "python"), "-m", "gunicorn", self.app_module,
             "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--worker-class", "sync",
             "--timeout", "120",
         ]
-        log_path = self.bare_dir / "bare.log"
+        log_path = self.bare_dir / f"{self.app_module.split(':')[0]}.log"
         with log_path.open("wb") as fh:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        wait_http(f"{self.base}/bare", self.proc, log=log_path)
+        wait_http(f"{self.base}{self.ready_path}", self.proc, log=log_path)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(children(self.proc.pid)) != 1:
             time.sleep(0.1)
@@ -424,6 +462,30 @@ class BareServer:
     def stop(self):
         """Stop gunicorn."""
         stop_process(self.proc)
+
+
+class FloorServer(BareServer):
+    """bench/floor_app.py: the SSO flow and the login with nothing but gunicorn, Flask,
+    one RS256 signature and one argon2id verify (the provider's parameters)."""
+
+    def __init__(self, tmp: Path):
+        from idp.config import load_defaults
+
+        cfg = load_defaults()
+        params = f"{cfg['argon2_memory_kib']},{cfg['argon2_time_cost']},"\
+                 f"{cfg['argon2_parallelism']}"
+        super().__init__(tmp, "bench.floor_app:app", "/healthz",
+                         {"BENCH_FLOOR_ARGON2": params})
+
+    def relying_party(self, logged_in: bool = True) -> RelyingParty:
+        """The benchmark's relying party on the floor app, its browser logged in."""
+        from bench import floor_app
+
+        rp = RelyingParty(self.base, floor_app.CLIENT_ID, floor_app.CLIENT_SECRET,
+                          REDIRECT_URI, SCOPE)
+        if logged_in:
+            rp.hosted_login(IDENTIFIER, PASSWORD)
+        return rp
 
 
 @_guard
