@@ -130,8 +130,11 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         """French pages for people, JSON for clients."""
+        # The headers the error carries (Allow on a 405: RFC 9110 15.5.6), not its type.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return jsonify(error="invalid_request", error_description=error.name), error.code
+            return jsonify(error="invalid_request", error_description=error.name), \
+                error.code, headers
         if error.code == 400 and error.description == "csrf":
             return web.render_error(
                 400, "Formulaire expiré",
@@ -146,7 +149,7 @@ def _register_errors(app: Flask) -> None:
         title, message = titles.get(
             error.code, ("Erreur", "La demande n'a pas pu être traitée. Réessayez.")
         )
-        return web.render_error(error.code or 400, title, message)
+        return *web.render_error(error.code or 400, title, message), headers
 
     @app.errorhandler(InsecureTransportError)
     def insecure(error):

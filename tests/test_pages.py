@@ -237,6 +237,18 @@ def test_error_page(client):
     assert {"href": "/aide", "class": "fr-btn"} in page.links
 
 
+def test_a_wrong_method_names_the_allowed_ones_for_clients_and_people(client):
+    # RFC 9110 15.5.6: a 405 carries Allow, on the JSON endpoints and on the pages.
+    token = client.get("/token")
+    assert token.status_code == 405
+    assert token.json["error"] == "invalid_request"
+    assert "POST" in token.headers["Allow"]
+    page = client.put("/aide")
+    assert page.status_code == 405
+    assert "Méthode non autorisée" in page.get_data(as_text=True)
+    assert set(page.headers["Allow"].split(", ")) >= {"GET", "HEAD"}
+
+
 def render_macro(client, source, **context):
     """Render a template snippet in a request context of the app."""
     with client.application.test_request_context("/"):
