@@ -17,16 +17,26 @@ def _bearer_error(status: int, error: str, description: str):
     }
 
 
+# RFC 6750 3.1: a request without a bearer token (none, or another scheme) gets the
+# challenge without an error code.
+_NO_TOKEN = (401, {"error_description": "A bearer access token is required."},
+             {"WWW-Authenticate": 'Bearer realm="userinfo"'})
+
+
 def respond(authorization: str | None, body_token: str | None, query_token: str | None):
     """Return (status, JSON body, headers) for a UserInfo request."""
     value = None
     sources = 0
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not credentials.strip():
-            return _bearer_error(401, "invalid_request", "Use the Bearer scheme")
-        value = credentials.strip()
-        sources += 1
+        if scheme.lower() != "bearer":
+            if not body_token and not query_token:
+                return _NO_TOKEN
+        elif not credentials.strip():
+            return _bearer_error(400, "invalid_request", "The bearer token is empty")
+        else:
+            value = credentials.strip()
+            sources += 1
     if body_token:
         value = body_token
         sources += 1
@@ -36,7 +46,7 @@ def respond(authorization: str | None, body_token: str | None, query_token: str 
     if sources > 1:
         return _bearer_error(400, "invalid_request", "More than one access token was sent")
     if not value:
-        return 401, {"error": "invalid_token"}, {"WWW-Authenticate": "Bearer"}
+        return _NO_TOKEN
     grant = tokens.find_access(value)
     if grant is None:
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
