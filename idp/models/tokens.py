@@ -54,7 +54,13 @@ class Token(db.Model):
     grant_id: Mapped[str] = mapped_column(String(64))
     client_id: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    # The access token's scope (what UserInfo releases).
     scope: Mapped[str] = mapped_column(String(1000))
+    # The refresh token's scope: the grant's, however narrow a refresh made the access
+    # token (RFC 6749 section 6). Earlier links of the chain are purged, so each row
+    # carries it. NULL on rows without a refresh token and on rows written before
+    # revision 0006, whose refresh token had their scope.
+    refresh_scope: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     claims_request: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     auth_time: Mapped[int] = mapped_column(Integer)
     acr: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -74,8 +80,12 @@ class Token(db.Model):
         return self.client_id == client.client_id
 
     def get_scope(self):
-        """Return the scope of the token."""
-        return self.scope
+        """Return the refresh token's scope, the grant's (Authlib's refresh grant asks).
+
+        A refresh request may only ask for part of it, and gets all of it when it asks
+        for nothing (RFC 6749 section 6). The access token's scope is `scope`.
+        """
+        return self.refresh_scope or self.scope
 
     def get_expires_in(self):
         """Return the access token lifetime in seconds."""

@@ -14,6 +14,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidGrantError
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
@@ -31,7 +32,6 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
-from idp.models import Token
 from idp.models.base import utcnow
 from idp.oauth import claims as claims_mapper
 from idp.oauth import tokens
@@ -88,23 +88,54 @@ class Server(AuthorizationServer):
             grant_id = code_grant_id(request.authorization_code)
         else:
             grant_id = request.refresh_token.grant_id
+        granted = origin.get_scope()
         tokens.store(
             token,
             grant_id=grant_id,
             client_id=request.client.client_id,
             account=request.user,
-            scope=token.get("scope") or origin.scope,
+            # A refresh may ask for less: the access token gets what was asked, the new
+            # refresh token keeps the grant's scope (RFC 6749 section 6).
+            scope=token.get("scope") or granted,
+            refresh_scope=granted,
             origin=origin,
             access_ttl=cfg["ACCESS_TOKEN_TTL"],
             refresh_ttl=cfg["REFRESH_TOKEN_TTL"],
         )
 
+    def create_token_response(self, request=None):
+        """Authlib's token endpoint, refusing repeated parameters first (RFC 6749 3.2)."""
+        request = self.create_oauth2_request(request)
+        # Authlib reads the first of repeated values: `code=a&code=b` would be redeemed
+        # as `a`. Empty values count as omitted (RFC 6749 3.2).
+        if any(len([v for v in values if v]) > 1
+               for values in request.payload.datalist.values()):
+            error = InvalidRequestError("Parameters must not be repeated.")
+            return self.handle_error_response(request, error)
+        return super().create_token_response(request)
+
     def authenticate_client(self, request, methods, endpoint="token"):
-        """Authlib's client authentication, with malformed credentials made a 401."""
+        """Authlib's client authentication (token, revocation and introspection), with
+        one method per request and a client_id that names the authenticated client."""
+        # Authlib takes the first method that succeeds and ignores the others: a Basic
+        # header for one client would pass with another's client_id or assertion in the
+        # body. RFC 6749 2.3: one authentication method per request.
+        if _auth_methods_presented(request) > 1:
+            raise InvalidRequestError("Use one client authentication method per request.")
         try:
-            return super().authenticate_client(request, methods, endpoint)
+            client = super().authenticate_client(request, methods, endpoint)
         except (ValueError, TypeError, UnicodeError) as exc:
-            raise InvalidClientError(description="Malformed client credentials.") from exc
+            # Undecodable credentials (Basic that is not UTF-8). RFC 6749 5.2: a client
+            # that tried the Authorization header gets a 401, which InvalidClientError
+            # sends with `WWW-Authenticate: Basic`.
+            status = 401 if request.headers.get("Authorization") else 400
+            raise InvalidClientError(status_code=status,
+                                     description="Malformed client credentials.") from exc
+        if any(value and value != client.client_id
+               for value in request.payload.datalist.get("client_id", [])):
+            raise InvalidRequestError("client_id names another client than the one that "
+                                      "authenticated.")
+        return client
 
     def send_signal(self, name, *args, **kwargs):
         """Signals are not used: audit events are recorded by the services."""
@@ -173,6 +204,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             user=user, scope=scope, grant_type=grant_type, expires_in=expires_in,
             include_refresh_token=include_refresh_token and _wants_refresh(self.request, scope),
         )
+
+
+def _auth_methods_presented(request) -> int:
+    """How many client authentication methods a request carries (empty values are
+    omitted ones, RFC 6749 3.2)."""
+    form = request.form
+    scheme = (request.headers.get("Authorization") or "").split(None, 1)
+    return sum((
+        bool(scheme) and scheme[0].lower() == "basic",
+        bool(form.get("client_secret")),
+        bool(form.get("client_assertion") or form.get("client_assertion_type")),
+    ))
 
 
 def code_grant_id(code) -> str:
@@ -269,7 +312,7 @@ class IdToken(OpenIDCode):
         return self.provider.id_tokens.encode(
             client=request.client.row,
             account=request.user,
-            scope=token.get("scope") or origin.scope,
+            scope=token.get("scope") or origin.get_scope(),
             auth_time=origin.auth_time,
             acr=origin.acr,
             amr=origin.amr,
@@ -334,41 +377,38 @@ class IdTokenEncoder:
         return jwt.encode({"alg": alg, "kid": kid, "typ": typ}, claims, key, [alg])
 
 
-class Revocation(RevocationEndpoint):
+class _TokenLookup:
+    """Finding the token presented to revocation or introspection."""
+
+    def check_params(self, request, client):
+        """Require `token`; an unknown `token_type_hint` is ignored, not an error.
+
+        RFC 7009 2.1 and RFC 7662 2.1: the hint only helps the search, which extends to
+        every type when the hint does not find the token.
+        """
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token' parameter.")
+
+    def query_token(self, token_string, token_type_hint):
+        """Find a token by its access or refresh value, and remember which it is."""
+        return tokens.find_presented(token_string, token_type_hint)
+
+
+class Revocation(_TokenLookup, RevocationEndpoint):
     """RFC 7009: revoking a refresh token revokes its whole chain."""
 
     CLIENT_AUTH_METHODS = ALL_AUTH_METHODS
 
-    def query_token(self, token_string, token_type_hint):
-        """Find a token by its access or refresh value."""
-        finders = [tokens.find_refresh, _find_access_any]
-        if token_type_hint == "access_token":  # noqa: S105 - a hint name, not a secret
-            finders.reverse()
-        for finder in finders:
-            row = finder(token_string)
-            if row is not None:
-                row._matched = finder
-                return row
-        return None
-
     def revoke_token(self, token, request):
         """Revoke an access token alone, or a refresh token with its chain."""
-        if getattr(token, "_matched", None) is tokens.find_refresh:
-            tokens.revoke_grant(token.grant_id, reason="revocation_endpoint")
+        if token.kind == tokens.REFRESH_TOKEN:
+            tokens.revoke_grant(token.row.grant_id, reason="revocation_endpoint")
         else:
-            tokens.revoke(token, reason="revocation_endpoint")
+            tokens.revoke(token.row, reason="revocation_endpoint")
         db.session.commit()
 
 
-def _find_access_any(value):
-    if not value or not isinstance(value, str) or len(value) > 256:
-        return None
-    return db.session.execute(
-        db.select(Token).where(Token.access_token_hash == token_hash(value))
-    ).scalar_one_or_none()
-
-
-class Introspection(IntrospectionEndpoint):
+class Introspection(_TokenLookup, IntrospectionEndpoint):
     """RFC 7662 for resource servers registered as clients."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -377,34 +417,38 @@ class Introspection(IntrospectionEndpoint):
         super().__init__(server)
         self.provider = provider
 
-    def query_token(self, token_string, token_type_hint):
-        """Find a token by its access or refresh value."""
-        return _find_access_any(token_string) or tokens.find_refresh(token_string)
-
     def check_permission(self, token, client, request):
         """Any authenticated confidential client may introspect."""
         return not client.public
 
-    def introspect_token(self, token):
-        """Describe a token; inactive ones say only that."""
-        now = utcnow()
-        expires = token.access_expires_at
-        if token.refresh_token_hash and token.refresh_expires_at and token.refresh_used_at is None:
-            expires = max(expires, token.refresh_expires_at)
-        if token.revoked_at is not None or expires <= now or token.account.status == "disabled":
+    def create_introspection_payload(self, token):
+        """Describe the token presented, or say only that it is inactive."""
+        # Authlib's version first asks the row whether it expired, which answers for
+        # the access token even when the value presented is the refresh token.
+        if token is None:
             return {"active": False}
-        client = client_service.lookup(token.client_id)
-        sub = subject_for(token.account, client, self.provider.config["PAIRWISE_SALT"])
+        return self.introspect_token(token)
+
+    def introspect_token(self, token):
+        """RFC 7662 2.2 for the access or refresh token presented, never its sibling."""
+        expires = token.live_until()
+        row = token.row
+        client = client_service.lookup(row.client_id) if expires else None
+        if client is None:
+            return {"active": False}
+        sub = subject_for(row.account, client, self.provider.config["PAIRWISE_SALT"])
         return {
             "active": True,
             "scope": token.scope,
-            "client_id": token.client_id,
-            "username": token.account.identifier,
-            "token_type": "Bearer",
+            "client_id": row.client_id,
+            "username": row.account.identifier,
+            # Not "Bearer" for a refresh token: a resource server must not take it for
+            # an access token.
+            "token_type": "Bearer" if token.kind == tokens.ACCESS_TOKEN else token.kind,
             "exp": int(expires.timestamp()),
-            "iat": int(token.issued_at.timestamp()),
+            "iat": int(row.issued_at.timestamp()),
             "sub": sub,
-            "aud": token.client_id,
+            "aud": row.client_id,
             "iss": self.provider.config["ISSUER"],
         }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from datetime import timedelta
 from functools import cached_property
 
@@ -29,8 +31,11 @@ def generate(include_refresh_token: bool, access_ttl: int) -> dict:
 
 
 def store(token: dict, *, grant_id: str, client_id: str, account, scope: str,
-          origin, access_ttl: int, refresh_ttl: int) -> None:
-    """Save hashes of a token response; origin is the code or refresh token it came from."""
+          refresh_scope: str, origin, access_ttl: int, refresh_ttl: int) -> None:
+    """Save hashes of a token response; origin is the code or refresh token it came from.
+
+    scope is the access token's; refresh_scope the refresh token's (the grant's).
+    """
     now = utcnow()
     refresh = token.get("refresh_token")
     db.session.execute(_INSERT_TOKEN, {
@@ -40,6 +45,7 @@ def store(token: dict, *, grant_id: str, client_id: str, account, scope: str,
         "client_id": client_id,
         "account_id": account.id,
         "scope": scope,
+        "refresh_scope": refresh_scope if refresh else None,
         "claims_request": origin.claims_request,
         "auth_time": origin.auth_time,
         "acr": origin.acr,
@@ -80,6 +86,71 @@ def find_refresh(value: str | None) -> Token | None:
     return db.session.execute(_BY_REFRESH, {"digest": token_hash(value)}).scalar_one_or_none()
 
 
+def find_access_row(value: str | None) -> Token | None:
+    """Return the token row holding this access token, live or not."""
+    if not value or not isinstance(value, str) or len(value) > 256:
+        return None
+    return db.session.execute(_BY_ACCESS, {"digest": token_hash(value)}).scalar_one_or_none()
+
+
+# Token type names of RFC 7009's hint registry, not secrets.
+ACCESS_TOKEN = "access_token"  # noqa: S105
+REFRESH_TOKEN = "refresh_token"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A token value sent to revocation or introspection: its row, and which of the
+    row's two tokens (access or refresh) the value is."""
+
+    row: Token
+    kind: str
+
+    def check_client(self, client) -> bool:
+        """Tell whether the token belongs to the client (Authlib's revocation asks)."""
+        return self.row.check_client(client)
+
+    @property
+    def scope(self) -> str:
+        """The scope of this token: the access token's, or the refresh token's."""
+        return self.row.get_scope() if self.kind == REFRESH_TOKEN else self.row.scope
+
+    def live_until(self) -> datetime | None:
+        """When this token stops being usable, or None if it is not usable now.
+
+        A refresh token is judged as the token endpoint judges it (unused, unrevoked,
+        unexpired), whatever became of the access token issued beside it.
+        """
+        row = self.row
+        if row.revoked_at is not None or row.account.status == "disabled":
+            return None
+        if self.kind == REFRESH_TOKEN:
+            if row.refresh_used_at is not None:
+                return None
+            expires = row.refresh_expires_at
+        else:
+            expires = row.access_expires_at
+        if expires is None or expires <= utcnow():
+            return None
+        return expires
+
+
+def find_presented(value: str | None, hint: str | None = None) -> Presented | None:
+    """Find an access or refresh token by its value, trying the hinted type first.
+
+    The hint is only a hint (RFC 7009 2.1, RFC 7662 2.1): the search covers both types
+    whatever it says, and an unknown hint is ignored.
+    """
+    finders = [(ACCESS_TOKEN, find_access_row), (REFRESH_TOKEN, find_refresh)]
+    if hint == REFRESH_TOKEN:
+        finders.reverse()
+    for kind, finder in finders:
+        row = finder(value)
+        if row is not None:
+            return Presented(row, kind)
+    return None
+
+
 # Statements of the protocol's hot paths are built once: SQLAlchemy then skips building
 # and keying them on every request.
 _TOKENS = Token.__table__
@@ -95,6 +166,7 @@ _ACCESS_GRANT = (
     .where(_TOKENS.c.access_token_hash == bindparam("digest"))
 )
 _BY_REFRESH = select(Token).where(Token.refresh_token_hash == bindparam("digest"))
+_BY_ACCESS = select(Token).where(Token.access_token_hash == bindparam("digest"))
 
 
 def claim_refresh(row: Token) -> bool:
@@ -221,7 +293,9 @@ def revoke_session(sid: str, keep_offline: bool = True) -> int:
     ).scalars().all()
     count = 0
     for row in rows:
-        if keep_offline and "offline_access" in row.scope.split():
+        # The refresh token's scope decides: a refresh may have narrowed the access
+        # token's scope without making the grant any less offline.
+        if keep_offline and "offline_access" in row.get_scope().split():
             continue
         row.revoked_at = utcnow()
         count += 1

@@ -212,3 +212,116 @@ def test_nul_in_a_basic_auth_client_id_is_an_unknown_client(client, client_id):
                                headers={"Authorization": f"Basic {raw}"})
         assert response.status_code == 401, (path, response.data[:200])
         assert response.json["error"] == "invalid_client"
+
+
+def test_refresh_with_a_narrower_scope_narrows_only_that_access_token(client, make_client,
+                                                                      make_account):
+    granted = "openid profile email offline_access"
+    relying = RelyingParty(client, make_client(scopes=granted.split()), scope=granted)
+    person = make_account(email="camille@example.org")
+    callback = relying.code_flow(person["identifier"], person["password"])
+    first = relying.token(callback["code"]).json
+    narrow = relying.refresh(first["refresh_token"], scope="openid")
+    assert narrow.status_code == 200, narrow.json
+    assert narrow.json["scope"] == "openid"
+    # UserInfo answers with the access token's scope: no profile or email claims.
+    info = _userinfo(client, narrow.json["access_token"]).json
+    assert "given_name" not in info and "email" not in info
+    # The new refresh token still carries what was granted (RFC 6749 section 6):
+    # omitted, the scope is the original one; asked for again, it is allowed.
+    again = relying.refresh(narrow.json["refresh_token"])
+    assert again.status_code == 200, again.json
+    assert set(again.json["scope"].split()) == set(granted.split())
+    assert _userinfo(client, again.json["access_token"]).json["email"] == "camille@example.org"
+    explicit = relying.refresh(again.json["refresh_token"], scope=granted)
+    assert explicit.status_code == 200, explicit.json
+    wider = relying.refresh(explicit.json["refresh_token"], scope=granted + " phone")
+    assert wider.json["error"] == "invalid_scope"
+
+
+def test_malformed_basic_credentials_get_401_with_www_authenticate(client):
+    # Decodes to bytes that are not UTF-8.
+    for path in ("/token", "/revoke", "/introspect"):
+        response = client.post(path, data={"grant_type": "authorization_code", "code": "x",
+                                           "token": "x"},
+                               headers={"Authorization": "Basic //46/w=="})
+        assert response.status_code == 401, (path, response.json)
+        assert response.json["error"] == "invalid_client"
+        assert response.headers["WWW-Authenticate"].startswith("Basic "), path
+
+
+def test_basic_authentication_with_another_client_id_in_the_body_is_refused(
+        client, rp, make_client, make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    other = make_client(name="Autre")
+    response = rp.token(callback["code"], client_id=other["client_id"])
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+    # The refused request did not spend the code.
+    assert rp.token(callback["code"]).status_code == 200
+
+
+def test_a_client_may_repeat_its_own_client_id_beside_basic_authentication(client, rp,
+                                                                          make_account):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = rp.token(callback["code"], client_id=rp.reg["client_id"])
+    assert response.status_code == 200, response.json
+
+
+@pytest.mark.parametrize("second_method", [
+    {"client_secret": "anything"},
+    {"client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+     "client_assertion": "a.b.c"},
+])
+def test_more_than_one_client_authentication_method_is_refused(client, rp, make_account,
+                                                               second_method):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    response = rp.token(callback["code"], **second_method)
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+    first = rp.token(callback["code"]).json
+    for path in ("/revoke", "/introspect"):
+        refused = client.post(path, data={"token": first["access_token"], **second_method},
+                              headers=rp.auth_headers())
+        assert refused.status_code == 400, path
+        assert refused.json["error"] == "invalid_request"
+
+
+def test_private_key_jwt_with_a_secret_in_the_body_too_is_refused(client, make_client,
+                                                                  make_account):
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    reg = make_client(auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False)]})
+    relying = RelyingParty(client, reg)
+    person = make_account()
+    callback = relying.code_flow(person["identifier"], person["password"])
+    now = int(time.time())
+    claims = {"iss": reg["client_id"], "sub": reg["client_id"], "aud": "http://localhost/token",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    data = {"grant_type": "authorization_code", "code": callback["code"],
+            "redirect_uri": relying.redirect_uri, "code_verifier": relying.verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key),
+            "client_id": reg["client_id"]}
+    response = client.post("/token", data={**data, "client_secret": "x"})
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+    # With the client_id beside the assertion alone, it is accepted (RFC 7521 4.2).
+    assert client.post("/token", data=data).status_code == 200
+
+
+@pytest.mark.parametrize("repeated", ["code", "grant_type", "redirect_uri", "client_id"])
+def test_repeated_parameters_in_a_token_request_are_refused(client, rp, make_account,
+                                                            repeated):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    data = {"grant_type": "authorization_code", "code": callback["code"],
+            "redirect_uri": rp.redirect_uri, "code_verifier": rp.verifier,
+            "client_id": rp.reg["client_id"]}
+    data[repeated] = [data[repeated], data[repeated] if repeated != "code" else "x"]
+    response = client.post("/token", data=data, headers=rp.auth_headers())
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"

@@ -2,10 +2,14 @@
 
 import base64
 import json
+import time
+from datetime import timedelta
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from idp.extensions import db
+from idp.models import Token
 from tests.conftest import RelyingParty
 from tests.conftest import csrf_from
 from tests.conftest import query_of
@@ -62,6 +66,85 @@ def test_introspection_for_a_confidential_client(client, rp, make_client, make_a
     again = client.post("/introspect", data={"token": tokens["access_token"]},
                         headers=resource_server.auth_headers())
     assert again.json == {"active": False}
+
+
+def _introspect(client, resource_server, token, **extra):
+    return client.post("/introspect", data={"token": token, **extra},
+                       headers=resource_server.auth_headers())
+
+
+def test_introspection_describes_the_token_presented(app, client, rp, make_client,
+                                                     make_account):
+    tokens = _tokens(rp, make_account())
+    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    now = time.time()
+    access = _introspect(client, resource_server, tokens["access_token"]).json
+    assert access["active"] is True
+    assert access["token_type"] == "Bearer"
+    assert abs(access["exp"] - (now + app.config["ACCESS_TOKEN_TTL"])) < 5
+    refresh = _introspect(client, resource_server, tokens["refresh_token"]).json
+    assert refresh["active"] is True
+    # Never "Bearer": a resource server must not take a refresh token for an access token.
+    assert refresh["token_type"] == "refresh_token"  # noqa: S105 - a type name
+    assert abs(refresh["exp"] - (now + app.config["REFRESH_TOKEN_TTL"])) < 5
+
+
+def test_introspection_of_a_refresh_token_outliving_its_access_token(app, client, rp,
+                                                                    make_client,
+                                                                    make_account):
+    tokens = _tokens(rp, make_account())
+    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    with app.app_context():
+        for row in db.session.execute(db.select(Token)).scalars():
+            row.access_expires_at = row.access_expires_at - timedelta(hours=2)
+        db.session.commit()
+    assert _introspect(client, resource_server, tokens["access_token"]).json == {
+        "active": False}
+    assert _introspect(client, resource_server, tokens["refresh_token"]).json["active"] is True
+    rotated = rp.refresh(tokens["refresh_token"])
+    assert rotated.status_code == 200
+    # The used refresh token is inactive; its successor is live.
+    assert _introspect(client, resource_server, tokens["refresh_token"]).json == {
+        "active": False}
+    assert _introspect(client, resource_server,
+                       rotated.json["refresh_token"]).json["active"] is True
+    client.post("/revoke", data={"token": rotated.json["refresh_token"]},
+                headers=rp.auth_headers())
+    assert _introspect(client, resource_server, rotated.json["refresh_token"]).json == {
+        "active": False}
+
+
+def test_introspection_scope_follows_the_token_after_a_narrowed_refresh(client, rp,
+                                                                       make_client,
+                                                                       make_account):
+    tokens = _tokens(rp, make_account())
+    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    narrow = rp.refresh(tokens["refresh_token"], scope="openid").json
+    access = _introspect(client, resource_server, narrow["access_token"]).json
+    assert access["scope"] == "openid"
+    refresh = _introspect(client, resource_server, narrow["refresh_token"]).json
+    assert set(refresh["scope"].split()) == set(rp.scope.split())
+
+
+def test_an_unknown_or_wrong_token_type_hint_is_only_a_hint(client, rp, make_client,
+                                                            make_account):
+    tokens = _tokens(rp, make_account())
+    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    for hint in ("bogus", "refresh_token"):
+        found = _introspect(client, resource_server, tokens["access_token"],
+                            token_type_hint=hint)
+        assert found.status_code == 200
+        assert found.json["active"] is True
+        assert found.json["token_type"] == "Bearer"  # noqa: S105 - a type name
+    found = _introspect(client, resource_server, tokens["refresh_token"],
+                        token_type_hint="access_token")
+    assert found.json["token_type"] == "refresh_token"  # noqa: S105 - a type name
+    revoked = client.post("/revoke", data={"token": tokens["access_token"],
+                                           "token_type_hint": "bogus"},
+                          headers=rp.auth_headers())
+    assert revoked.status_code == 200
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
 
 
 def test_introspection_needs_client_authentication(client, rp, make_account):
