@@ -8,7 +8,13 @@ from idp.oauth import claims
 from idp.oauth.server import ALL_AUTH_METHODS
 from idp.services.keys import ALGORITHMS
 
+# The levels a password login gives (FranceConnect may report a higher one): an essential
+# acr request that names none of them, nor the session's, gets access_denied.
 ACR_VALUES = ["eidas1"]
+# No consent: services and what they receive are decided by the operators who register
+# them, so prompt=consent is accepted without a page and not advertised. select_account
+# shows the login page, where the person picks the account (see idp.oauth.authorize).
+PROMPT_VALUES = ["none", "login", "select_account"]
 # Where metadata() keeps the document in app.extensions (tests clear it).
 CACHE_KEY = "idp.discovery"
 
@@ -60,7 +66,7 @@ def metadata() -> dict:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "acr_values_supported": ACR_VALUES,
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "prompt_values_supported": PROMPT_VALUES,
         "display_values_supported": ["page", "touch"],
         "ui_locales_supported": ["fr-FR"],
         "claims_locales_supported": ["fr-FR"],

@@ -1,8 +1,23 @@
 """Authorization endpoint: what is refused, and where the refusal goes."""
 
+import base64
+import json
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.conftest import query_of
+
+
+def _error_of(rp, response):
+    """The error of a redirect to the client, checked to carry state and iss."""
+    assert response.status_code == 302, response.data[:500]
+    location = response.headers["Location"]
+    assert location.startswith(rp.redirect_uri + "?"), location
+    params = query_of(location)
+    assert params["state"] == rp.state and params["iss"] == "http://localhost"
+    assert "code" not in params
+    return params["error"]
 
 
 def test_unknown_client_shows_an_error_page_and_never_redirects(client, rp):
@@ -40,6 +55,65 @@ def test_repeated_parameter_is_refused_on_a_page(client, rp):
     assert response.status_code == 400
 
 
+def test_repeated_redirect_uri_is_refused_on_a_page_even_when_both_are_registered(
+        client, make_client):
+    from tests.conftest import RelyingParty
+
+    reg = make_client(redirect_uris=["https://rp.example.org/callback",
+                                     "https://rp.example.org/other"])
+    relying = RelyingParty(client, reg)
+    query = urlencode(relying.authorize_params()) + "&redirect_uri=" + \
+        "https%3A%2F%2Frp.example.org%2Fother"
+    response = client.get("/authorize?" + query)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "Paramètre répété" in response.text
+
+
+@pytest.mark.parametrize("repeated", [
+    "request=&request=abc", "request_uri=&request_uri=https%3A%2F%2Fevil.example%2Fr",
+    "response_mode=query&response_mode=fragment", "claims=%7B%7D&claims=%7B%7D",
+    "id_token_hint={id_token}&id_token_hint=b", "login_hint=a&login_hint=b",
+    "acr_values=eidas1&acr_values=eidas3", "ui_locales=fr&ui_locales=en",
+    "display=page&display=popup", "prompt=login&prompt=none", "max_age=0&max_age=9",
+    "nonce=n2", "scope=openid", "response_type=code", "code_challenge_method=plain",
+    "state=other",
+])
+def test_any_repeated_parameter_goes_back_as_invalid_request(client, rp, make_account,
+                                                              repeated):
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    id_token = rp.token(callback["code"]).json["id_token"]
+    query = urlencode(rp.authorize_params()) + "&" + repeated.format(id_token=id_token)
+    response = client.get("/authorize?" + query)
+    assert _error_of(rp, response) == "invalid_request"
+
+
+def test_a_parameter_both_in_the_query_and_the_form_counts_as_repeated(client, rp):
+    params = rp.authorize_params()
+    response = client.post("/authorize?display=page", data=dict(params, display="touch"))
+    assert _error_of(rp, response) == "invalid_request"
+
+
+def test_missing_response_type_is_invalid_request(client, rp):
+    params = rp.authorize_params()
+    del params["response_type"]
+    response = client.get("/authorize?" + urlencode(params))
+    assert _error_of(rp, response) == "invalid_request"
+
+
+def test_missing_scope_is_invalid_request_not_an_implicit_openid(client, rp, make_account):
+    person = make_account()
+    rp.code_flow(person["identifier"], person["password"])
+    for scope in (None, "", " "):
+        response = rp.authorize(scope=scope)
+        assert _error_of(rp, response) == "invalid_request", repr(scope)
+
+
+def test_scope_without_openid_is_invalid_scope(client, rp):
+    assert _error_of(rp, rp.authorize(scope="profile email")) == "invalid_scope"
+
+
 def test_unsupported_response_type_goes_back_with_state_and_iss(client, rp):
     response = client.get("/authorize?" + urlencode(rp.authorize_params(response_type="token")))
     assert response.status_code == 302
@@ -74,6 +148,61 @@ def test_request_objects_are_declined_explicitly(client, rp):
 def test_malformed_claims_parameter_is_refused(client, rp):
     response = rp.authorize(claims="{not json")
     assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_malformed_acr_values_in_the_claims_parameter_are_refused(client, rp):
+    claims = {"id_token": {"acr": {"essential": True, "values": "eidas1"}}}
+    response = rp.authorize(claims=json.dumps(claims))
+    assert _error_of(rp, response) == "invalid_request"
+
+
+def test_essential_acr_that_no_login_gives_fails_without_showing_the_login_page(client, rp):
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas2"]}}})
+    assert _error_of(rp, rp.authorize(claims=claims)) == "access_denied"
+
+
+def test_essential_acr_that_the_session_cannot_meet_is_a_failed_authentication(
+        client, rp, make_account):
+    person = make_account()
+    rp.code_flow(person["identifier"], person["password"])
+    for acr, prompt in (({"essential": True, "values": ["eidas2", "eidas3"]}, None),
+                        ({"essential": True, "value": "eidas3"}, None),
+                        ({"essential": True, "values": ["eidas2"]}, "none")):
+        response = rp.authorize(claims=json.dumps({"id_token": {"acr": acr}}), prompt=prompt)
+        assert _error_of(rp, response) == "access_denied"
+
+
+def test_essential_acr_met_by_the_login_gives_a_code_and_that_acr(client, rp, make_account):
+    person = make_account()
+    claims = json.dumps({"id_token": {"acr": {"essential": True,
+                                              "values": ["eidas2", "eidas1"]}}})
+    callback = rp.code_flow(person["identifier"], person["password"], claims=claims)
+    id_token = rp.token(callback["code"]).json["id_token"]
+    assert _claims_of(id_token)["acr"] == "eidas1"
+
+
+def test_voluntary_acr_requests_get_the_acr_the_session_has(client, rp, make_account):
+    person = make_account()
+    rp.code_flow(person["identifier"], person["password"])
+    for extra in ({"acr_values": "eidas3 eidas2"},
+                  {"claims": json.dumps({"id_token": {"acr": {"values": ["eidas2"]}}})}):
+        callback = rp.follow_to_callback(rp.authorize(**extra))
+        id_token = rp.token(callback["code"]).json["id_token"]
+        assert _claims_of(id_token)["acr"] == "eidas1"
+
+
+def _claims_of(id_token):
+    """The claims of an ID token whose signature the code flow test verifies."""
+    body = id_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+@pytest.mark.parametrize("max_age", ["-1", "1.5", "1e3", "²", "١٢", " 5", "0x10"])
+def test_max_age_that_is_not_a_non_negative_integer_is_refused(client, rp, make_account,
+                                                               max_age):
+    person = make_account()
+    rp.code_flow(person["identifier"], person["password"])
+    assert _error_of(rp, rp.authorize(max_age=max_age)) == "invalid_request"
 
 
 def test_prompt_none_without_session_returns_login_required(client, rp):

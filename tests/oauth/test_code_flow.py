@@ -61,3 +61,10 @@ def test_discovery_then_code_flow_then_userinfo_refresh_and_revoke(client, rp, m
         "/userinfo", headers={"Authorization": f"Bearer {refreshed.json['access_token']}"}
     )
     assert dead.status_code == 401
+
+
+def test_discovery_advertises_only_the_prompts_and_levels_it_honours(client):
+    meta = client.get("/.well-known/openid-configuration").json
+    assert meta["prompt_values_supported"] == ["none", "login", "select_account"]
+    assert meta["acr_values_supported"] == ["eidas1"]
+    assert meta["claims_parameter_supported"] is True
