@@ -3,11 +3,15 @@
 A code has 6 digits (pyotp), is valid 10 minutes, allows 3 tries, may be re-sent after
 60 seconds, and a number receives at most 5 codes a day. The code itself lives only as
 a hash in the flow that asked for it; a code that could not be sent was never issued.
+A typed value that is not 6 digits is refused without costing a try: it is never
+compared with the code, so it tells nothing about it.
 """
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from dataclasses import dataclass
 
 import pyotp
@@ -21,6 +25,11 @@ MAX_TRIES = 3
 RESEND_AFTER = 60
 DAILY_LIMIT = 5
 DAY = 86400
+CODE_DIGITS = 6
+
+_CODE_FORMAT = re.compile(f"[0-9]{{{CODE_DIGITS}}}")
+#: Set in a flow once its code is spent by wrong tries, until a new code is sent.
+EXHAUSTED = "code_exhausted"
 
 
 #: What people are told when no code could be sent, by CodeNotSent.reason.
@@ -36,12 +45,15 @@ CHECK_MESSAGES = {
     "wrong": "Le code saisi est incorrect. Il vous reste {tries} essai(s).",
     "expired": "Ce code a expiré. Demandez un nouveau code.",
     "exhausted": "Vous avez saisi trop de codes incorrects. Demandez un nouveau code.",
+    "format": "Le code reçu par SMS comporte 6 chiffres. Saisissez ces 6 chiffres, sans "
+              "lettre ni autre signe. Aucun essai n'a été décompté.",
 }
 
 
 @dataclass
 class CheckResult:
-    """The outcome of a code check: ok, wrong (tries left), expired, exhausted."""
+    """The outcome of a code check: ok, wrong (tries left), expired, exhausted, or
+    format (not 6 digits: refused without using a try)."""
 
     outcome: str
     tries_left: int = 0
@@ -87,7 +99,7 @@ class PhoneCodes:
         key = f"sms-day:{phone}"
         if self.ratelimiter.peek(key, DAY) >= DAILY_LIMIT:
             raise CodeNotSent("daily_limit")
-        code = pyotp.HOTP(pyotp.random_base32(), digits=6).at(0)
+        code = pyotp.HOTP(pyotp.random_base32(), digits=CODE_DIGITS).at(0)
         try:
             self.messenger.sms(phone, kind, code=code, minutes=CODE_TTL // 60)
         except MessageError as exc:
@@ -101,31 +113,46 @@ class PhoneCodes:
             "code_expires_at": now + CODE_TTL,
             "code_tries": MAX_TRIES,
         })
+        state.pop(EXHAUSTED, None)
 
     def check(self, state: dict, code: str, now: float | None = None) -> CheckResult:
-        """Check a typed code against state; each wrong try uses one of three."""
+        """Check a typed code against state; each wrong try uses one of three. A value
+        that is not 6 digits is refused as "format" and uses no try."""
         now = time.time() if now is None else now
         if not state.get("code_hash"):
-            return CheckResult("expired")
+            # A code spent by wrong tries stays "exhausted": calling it expired would
+            # send people looking for a delay that is not the problem.
+            return CheckResult("exhausted" if state.get(EXHAUSTED) else "expired")
         if now > state.get("code_expires_at", 0):
             self.clear(state)
             return CheckResult("expired")
         if state.get("code_tries", 0) <= 0:
             return CheckResult("exhausted")
-        typed = "".join(ch for ch in (code or "") if ch.isdigit())[:6]
+        typed = normalise(code)
+        if not _CODE_FORMAT.fullmatch(typed):
+            # Never compared with the code, so costing no try gives nothing away: only
+            # 6-digit guesses can match, and each of them uses one of the three tries.
+            return CheckResult("format", state["code_tries"])
         if same(token_hash(f"{state['code_phone']}:{typed}"), state["code_hash"]):
             self.clear(state)
             return CheckResult("ok")
         state["code_tries"] -= 1
         if state["code_tries"] <= 0:
             self.clear(state, keep_sent_at=True)
+            state[EXHAUSTED] = True
             return CheckResult("exhausted")
         return CheckResult("wrong", state["code_tries"])
 
     @staticmethod
     def clear(state: dict, keep_sent_at: bool = False) -> None:
         """Forget the current code (used, expired or exhausted)."""
-        for key in ("code_hash", "code_expires_at", "code_tries"):
+        for key in ("code_hash", "code_expires_at", "code_tries", EXHAUSTED):
             state.pop(key, None)
         if not keep_sent_at:
             state.pop("code_sent_at", None)
+
+
+def normalise(code: str | None) -> str:
+    """The typed code without spaces, full-width digits made plain: "123 456" and
+    "１２３４５６" are the code 123456 as phones and pasted SMS may give it."""
+    return "".join(unicodedata.normalize("NFKC", code or "").split())
