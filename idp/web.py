@@ -119,10 +119,12 @@ def set_sso_cookie(response, secret: str | None):
     return response
 
 
-def render_error(status: int, title: str, message: str, back_url=None):
-    """Render the French error page with a status code."""
+def render_error(status: int, title: str, message: str, back_url=None, back_label=None):
+    """Render the French error page with a status code; back_label names where back_url
+    leads ("Recommencer", "Retour à la connexion"), by default the previous page."""
     return render_template(
-        "errors/error.html", status=status, title=title, message=message, back_url=back_url
+        "errors/error.html", status=status, title=title, message=message, back_url=back_url,
+        back_label=back_label,
     ), status
 
 

@@ -219,6 +219,10 @@ def test_flashed_messages_render_as_dsfr_alerts(client):
     assert "fr-alert fr-alert--error fr-alert--sm" in body
     assert "fr-alert fr-alert--info fr-alert--sm" in body
     assert "Code incorrect." in body
+    # Every message is announced (RGAA 7.5): errors at once, the others politely.
+    assert '<div class="fr-alert fr-alert--success fr-alert--sm" role="status">' in body
+    assert '<div class="fr-alert fr-alert--info fr-alert--sm" role="status">' in body
+    assert '<div class="fr-alert fr-alert--error fr-alert--sm" role="alert">' in body
 
 
 def test_error_page(client):
@@ -231,10 +235,38 @@ def test_error_page(client):
             back_url="/aide",
         )
     page = parse(body)
-    assert page.title.strip() == "Page non trouvée - EduConnect"
+    assert page.title.strip() == "Erreur - Page non trouvée - EduConnect"
     assert "Erreur 404" in body
     assert "La page que vous cherchez est introuvable." in body
     assert {"href": "/aide", "class": "fr-btn"} in page.links
+
+
+def test_error_page_button_says_where_it_goes(client):
+    with client.application.test_request_context("/"):
+        body = render_template("errors/error.html", status=400, title="Session expirée",
+                               message="…", back_url="/login?flow=abc",
+                               back_label="Retour à la connexion")
+        bare = render_template("errors/error.html", status=500, title="Erreur technique",
+                               message="…")
+    assert '<a class="fr-btn" href="/login?flow=abc">Retour à la connexion</a>' in body
+    assert "Revenir à la page précédente" not in body
+    # Without a place to go back to, the page still offers more than the help.
+    assert '<a class="fr-btn" href="/">Retour à l\'accueil</a>' in bare
+    assert '<a class="fr-btn fr-btn--secondary" href="/aide">Besoin d\'aide ?</a>' in bare
+
+
+def test_error_pages_of_the_app_start_their_title_with_erreur(client):
+    missing = client.get("/pas-de-page-ici")
+    assert missing.status_code == 404
+    assert parse(missing.get_data(as_text=True)).title.strip() == \
+        "Erreur - Page non trouvée - EduConnect"
+    # A form sent without its token (an old tab, a double submission).
+    expired = client.post("/login", data={"identifier": "x", "password": "y"})
+    assert expired.status_code == 400
+    text = text_of(expired)
+    assert parse(expired.get_data(as_text=True)).title.strip() == \
+        "Erreur - Formulaire expiré - EduConnect"
+    assert "Retour à l'accueil" in text and "Besoin d'aide ?" in text
 
 
 def test_a_wrong_method_names_the_allowed_ones_for_clients_and_people(client):
@@ -301,6 +333,22 @@ def test_password_macro_uses_the_dsfr_component(client):
     visible = [field for field in page.inputs if field.get("type") != "hidden"]
     assert {field["id"] for field in visible} == {"password", "password-show"}
     assert {"password", "password-show"} <= page.label_for
+    show = next(field for field in visible if field["id"] == "password-show")
+    assert show["aria-label"] == "Afficher le mot de passe"
+
+
+def test_password_macro_names_its_checkbox_after_the_field(client):
+    body = render_macro(
+        client,
+        '{% import "macros/forms.html" as forms %}'
+        "{{ forms.password('confirmation', 'Confirmation du mot de passe',"
+        " error='Les deux mots de passe saisis ne sont pas identiques.',"
+        " show_label='Afficher la confirmation du mot de passe') }}",
+    )
+    show = next(field for field in parse(body).inputs if field["id"] == "confirmation-show")
+    assert show["aria-label"] == "Afficher la confirmation du mot de passe"
+    assert 'aria-invalid="true"' in body
+    assert 'aria-describedby="confirmation-desc-error"' in body
 
 
 def test_error_summary_links_each_error_to_its_field(client):
@@ -310,6 +358,11 @@ def test_error_summary_links_each_error_to_its_field(client):
         errors={"identifiant": "Saisissez votre identifiant.", "password": "Mot de passe ?"},
     )
     assert 'id="error-summary"' in body and 'tabindex="-1"' in body
+    # A role, so that aria-labelledby counts; autofocus, so that it is read first.
+    summary = re.search(r'<div [^>]*id="error-summary"[^>]*>', body).group(0)
+    assert 'role="alert"' in summary and "autofocus" in summary
+    assert 'aria-labelledby="error-summary-title"' in summary
+    assert 'id="error-summary-title"' in body
     assert "Le formulaire contient des erreurs" in body
     hrefs = [link["href"] for link in parse(body).links]
     assert hrefs == ["#identifiant", "#password"]
@@ -319,6 +372,35 @@ def test_error_summary_links_each_error_to_its_field(client):
         errors={},
     )
     assert empty.strip() == ""
+
+
+@pytest.mark.parametrize(("level", "role", "prefix"), [
+    ("info", "status", "Information"), ("success", "status", "Succès"),
+    ("warning", "status", "Attention"), ("error", "alert", "Erreur"),
+])
+def test_notice_macro_announces_by_level(client, level, role, prefix):
+    body = render_macro(
+        client,
+        '{% import "macros/forms.html" as forms %}{{ forms.notice(notice) }}',
+        notice={"level": level, "text": "Un nouveau code <vous> a été envoyé."},
+    )
+    assert f'<div class="fr-alert fr-alert--{level} fr-alert--sm fr-mb-3w" role="{role}">' \
+        in body
+    assert f'<span class="fr-sr-only">{prefix} : </span>' in body
+    assert "&lt;vous&gt;" in body
+    empty = render_macro(client, '{% import "macros/forms.html" as forms %}'
+                                 "{{ forms.notice(None) }}")
+    assert empty.strip() == ""
+
+
+def test_masked_phone_macro_hides_the_bullets_from_screen_readers(client):
+    body = render_macro(
+        client,
+        '{% import "macros/forms.html" as forms %}{{ forms.masked_phone(phone) }}',
+        phone={"shown": "06 •• •• 44 55", "end": "44 55"},
+    )
+    assert body == ('<span aria-hidden="true">06 •• •• 44 55</span>'
+                    '<span class="fr-sr-only">numéro se terminant par 44 55</span>')
 
 
 def test_csrf_macro_renders_a_hidden_token(client):

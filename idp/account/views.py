@@ -14,6 +14,9 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from idp.activation.service import masked_phone
+from idp.activation.service import not_sent_notice
+from idp.activation.service import password_errors
 from idp.directory.normalise import is_mobile
 from idp.directory.normalise import phone_e164
 from idp.extensions import db
@@ -21,6 +24,7 @@ from idp.federation import service as federation
 from idp.oauth import logout as logout_flow
 from idp.recovery import service
 from idp.recovery.views import after_response
+from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.web import current_sso
 from idp.web import provider
@@ -75,7 +79,7 @@ def password(sso):
         return render_error(400, "Pas de mot de passe EduConnect",
                             "Vous vous connectez avec FranceConnect : votre mot de passe est "
                             "celui du compte choisi dans FranceConnect.",
-                            back_url=url_for("account.home"))
+                            back_url=url_for("account.home"), back_label="Retour à mon compte")
     errors: dict[str, str] = {}
     status = 200
     if request.method == "POST":
@@ -94,7 +98,7 @@ def password(sso):
             verdict = service.check_new_password(provider().config, account, new,
                                                  request.form.get("confirmation") or "")
             if not verdict.ok:
-                errors["password"] = verdict.error
+                errors = password_errors(verdict.error)
             elif new == current:
                 errors["password"] = UNCHANGED
             status = 422
@@ -181,14 +185,14 @@ def phone_code(sso):
     if data is None:
         return render_error(400, "Demande expirée",
                             "Ce changement de numéro a expiré ou a déjà été fait.",
-                            back_url=url_for("account.phone"))
+                            back_url=url_for("account.phone"), back_label="Recommencer")
     errors, notice, status = {}, None, 200
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
             service.resend_phone_code(provider(), flow_id, data)
-            notice = "Un nouveau code vous a été envoyé."
+            notice = {"level": "success", "text": "Un nouveau code vous a été envoyé."}
         except CodeNotSent as exc:
-            errors["code"] = exc.message
+            notice = not_sent_notice(exc)
             status = 503 if exc.reason == "gateway" else 429
         db.session.commit()
     elif request.method == "POST":
@@ -201,7 +205,8 @@ def phone_code(sso):
         errors["code"] = result.message
         status = 401
     return render_template("account/phone_code.html", flow_id=flow_id, errors=errors,
-                           notice=notice, phone=service.mask_phone(data["phone"])), status
+                           notice=notice, phone=masked_phone(data["phone"]),
+                           resend_after=RESEND_AFTER), status
 
 
 @bp.route("/enfants/<int:pupil_id>/mot-de-passe", methods=["GET", "POST"])
@@ -216,7 +221,8 @@ def child_password(sso, pupil_id):
         except service.RecoveryError as exc:
             db.session.commit()
             return render_error(403, "Réinitialisation impossible", str(exc),
-                                back_url=url_for("account.home"))
+                                back_url=url_for("account.home"),
+                                back_label="Retour à mon compte")
         return render_template("account/child_password.html", identifier=identifier,
                                password=password, expires_at=expires_at)
     child = service.resettable_child(account, pupil_id)
@@ -224,7 +230,8 @@ def child_password(sso, pupil_id):
         return render_error(404, "Élève introuvable",
                             "Cet élève ne figure pas parmi les enfants de votre compte dont "
                             "vous pouvez réinitialiser le mot de passe.",
-                            back_url=url_for("account.home"))
+                            back_url=url_for("account.home"),
+                            back_label="Retour à mon compte")
     return render_template("account/child_reset.html", child=child)
 
 

@@ -21,12 +21,20 @@ from idp.extensions import db
 from idp.models import Account
 from idp.models.base import utcnow
 from idp.services import audit
+from idp.services.phone_codes import CodeNotSent
+from idp.web import provider
 
 PARENT_FLOW = "parent-activation"
 ACCOUNT_FLOW = "account-activation"
 EMAIL_FLOW = "email-confirmation"
 EMAIL_TTL = 86400
 MAX_BIRTHDATE_TRIES = 5
+
+
+def flow_minutes() -> int:
+    """How long a journey (activation, recovery, FranceConnect identification) may take,
+    in minutes: its flow expires after that, so its first page says it (RGAA 13.1)."""
+    return provider().config["FLOW_TTL"] // 60
 
 
 class ActivationError(ValueError):
@@ -86,7 +94,9 @@ def children_to_confirm(account: Account) -> list[Pupil]:
 def check_children(account: Account, answers: dict[int, dict]) -> dict[int, str]:
     """Check the birth dates given for each proposed child; return errors by pupil id.
 
-    answers maps a pupil id to {"birthdate": "JJ/MM/AAAA", "refused": bool}.
+    answers maps a pupil id to {"birthdate": "JJ/MM/AAAA", "refused": bool}. Each
+    message names its child: the error summary lists them all, out of their fieldsets,
+    and a parent must tell which child is wrong (RGAA 11.10).
     """
     errors = {}
     for pupil in children_to_confirm(account):
@@ -94,11 +104,13 @@ def check_children(account: Account, answers: dict[int, dict]) -> dict[int, str]
         if answer.get("refused"):
             continue
         given = parse_birthdate(answer.get("birthdate"))
+        name = f"{pupil.given_name} {pupil.family_name}"
         if given is None:
-            errors[pupil.id] = "Saisissez la date de naissance au format JJ/MM/AAAA."
+            errors[pupil.id] = f"{name} : saisissez la date de naissance au format " \
+                               "JJ/MM/AAAA."
         elif pupil.birthdate is None or given != pupil.birthdate:
-            errors[pupil.id] = "La date de naissance ne correspond pas à celle connue de " \
-                               "l'établissement."
+            errors[pupil.id] = f"{name} : la date de naissance ne correspond pas à celle " \
+                               "connue de l'établissement."
     return errors
 
 
@@ -136,6 +148,43 @@ def finish(account: Account, *, password_hash: str, phone: str | None = None,
     if identity is not None:
         family.link_parent_account(account, identity)
     audit.record("account.activated", account=account, kind=kind)
+
+
+#: Country codes of the overseas departments, whose numbers are written like in France.
+_OVERSEAS = {"262", "590", "594", "596"}
+
+
+def masked_phone(e164: str) -> dict[str, str]:
+    """A number as people write it, with its middle hidden: {"shown": "06 •• •• 44 55",
+    "end": "44 55"}; a screen reader is given "end" only (see macros/forms.html)."""
+    end = f"{e164[-4:-2]} {e164[-2:]}"
+    national = None
+    if e164.startswith("+33") and len(e164) == 12:
+        national = "0" + e164[3:]
+    elif e164[1:4] in _OVERSEAS and len(e164) == 13:
+        # +590 690 12 34 56 is written 06 90 12 34 56 in the Antilles.
+        national = "0" + e164[4:]
+    start = national[:2] if national else e164[:-8]
+    return {"shown": f"{start} •• •• {end}", "end": end}
+
+
+def not_sent_notice(exc: CodeNotSent) -> dict[str, str]:
+    """What a refused "Recevoir un nouveau code" shows (macros/forms.html notice): waiting
+    is no error and no code was typed, so none of it is the code field's error (RGAA 7.5,
+    11.10); a failed or refused sending is told as an error, still not the field's."""
+    return {"level": "info" if exc.reason == "too_soon" else "error", "text": exc.message}
+
+
+#: The password policy's refusal of a confirmation that differs (password_policy.check).
+CONFIRMATION_DIFFERS = "Les deux mots de passe saisis ne sont pas identiques."
+
+
+def password_errors(message: str | None) -> dict[str, str]:
+    """The errors of a refused new password, by field: a confirmation that differs is
+    the confirmation field's error (that is the field to fix), any other the password's."""
+    if not message:
+        return {}
+    return {"confirmation" if message == CONFIRMATION_DIFFERS else "password": message}
 
 
 def provisional_expired(account: Account) -> bool:

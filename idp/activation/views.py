@@ -7,7 +7,10 @@ creates nothing twice).
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint
+from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -21,6 +24,7 @@ from idp.metrics import ACTIVATIONS
 from idp.models import Account
 from idp.services import audit
 from idp.services import password_policy
+from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
 from idp.web import client_ip
@@ -35,18 +39,46 @@ MISMATCH = (
     "donnés à l'établissement de votre enfant. Si le problème persiste, contactez "
     "l'établissement."
 )
+#: The shape of a flow id (the service's pending request is passed along, never trusted).
+FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Step 4 of a parent's activation: the identifier is shown, a password is chosen (the
+#: guide's "Affichage de l'identifiant et choix d'un mot de passe").
+CREDENTIALS_STEP = "Identifiant et mot de passe"
 
 
 def _codes() -> PhoneCodes:
     return PhoneCodes(provider().messages, provider().ratelimiter)
 
 
-def _expired_page():
+def _authorize(data=None) -> str | None:
+    """The pending authorization request of the service, from the flow or, once the
+    flow is gone, from the page's address (every step carries it)."""
+    value = (data or {}).get("authorize") or request.values.get("flow") or ""
+    # Only passed along to pages that check it; the shape is all that matters here.
+    return value if FLOW_ID.fullmatch(value) else None
+
+
+def _expired_page(kind=service.PARENT_FLOW, data=None):
     db.session.rollback()
+    authorize = _authorize(data)
+    minutes = service.flow_minutes()
+    if kind == service.PARENT_FLOW:
+        # The parent's journey starts again at "Activer mon compte", for the same service.
+        return render_error(
+            400, "Session expirée",
+            f"Votre activation a expiré ou a déjà été terminée : une activation doit être "
+            f"terminée dans les {minutes} minutes. Recommencez-la depuis le début.",
+            back_url=url_for("activation.parent_identify", flow=authorize),
+            back_label="Recommencer",
+        )
+    # A distributed account's activation starts at the login page, with the provisional
+    # password.
     return render_error(
         400, "Session expirée",
-        "Votre activation a expiré ou a déjà été terminée. Recommencez depuis la page de "
-        "connexion.", back_url=url_for("auth.login"),
+        f"Votre activation a expiré ou a déjà été terminée : une activation doit être "
+        f"terminée dans les {minutes} minutes. Reconnectez-vous avec votre identifiant et "
+        f"votre mot de passe provisoire pour la recommencer.",
+        back_url=url_for("auth.login", flow=authorize), back_label="Retour à la connexion",
     )
 
 
@@ -89,7 +121,8 @@ def _children_answers(pupils) -> dict[int, dict]:
 @bp.get("/")
 def start():
     """Who activates how: parents by SMS, pupils with their school's credentials."""
-    return render_template("activation/start.html", authorize=request.args.get("flow"))
+    return render_template("activation/start.html", authorize=request.args.get("flow"),
+                           minutes=service.flow_minutes())
 
 
 # -- parents' self-activation -------------------------------------------------------------
@@ -139,9 +172,10 @@ def parent_identify():
                     flow_id = provider().flows.create(service.PARENT_FLOW, data)
                     audit.record("activation.code_sent", identity_id=identity.id)
                     db.session.commit()
-                    return redirect(url_for("activation.parent_code", f=flow_id))
+                    return redirect(url_for("activation.parent_code", f=flow_id,
+                                            flow=_authorize(data)))
     return render_template("activation/parent_identify.html", form=form, errors=errors,
-                           authorize=authorize), status
+                           authorize=authorize, minutes=service.flow_minutes()), status
 
 
 @bp.route("/parent/code", methods=["GET", "POST"])
@@ -150,14 +184,15 @@ def parent_code():
     flow_id, data = _load(service.PARENT_FLOW)
     if data is None:
         return _expired_page()
+    authorize = _authorize(data)
     errors, notice, status = {}, None, 200
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
             _codes().send(data, data["phone"], "activation_code")
-            notice = "Un nouveau code vous a été envoyé."
+            notice = {"level": "success", "text": "Un nouveau code vous a été envoyé."}
             _save(flow_id, service.PARENT_FLOW, data)
         except CodeNotSent as exc:
-            errors["code"] = exc.message
+            notice = service.not_sent_notice(exc)
             status = 429 if exc.reason != "gateway" else 503
     elif request.method == "POST":
         result = _codes().check(data, request.form.get("code", ""))
@@ -169,14 +204,16 @@ def parent_code():
             audit.record("activation.phone_verified", account=account)
             _save(flow_id, service.PARENT_FLOW, data)
             if data["existing"]:
-                return redirect(url_for("activation.parent_existing", f=flow_id))
-            return redirect(url_for("activation.parent_children", f=flow_id))
+                return redirect(url_for("activation.parent_existing", f=flow_id,
+                                        flow=authorize))
+            return redirect(url_for("activation.parent_children", f=flow_id,
+                                    flow=authorize))
         errors["code"] = result.message
         status = 401
         _save(flow_id, service.PARENT_FLOW, data)
-    masked = data["phone"][:-8] + " •• •• " + data["phone"][-4:-2] + " " + data["phone"][-2:]
     return render_template("activation/parent_code.html", flow_id=flow_id, errors=errors,
-                           notice=notice, phone=masked), status
+                           notice=notice, phone=service.masked_phone(data["phone"]),
+                           authorize=authorize, resend_after=RESEND_AFTER), status
 
 
 @bp.get("/parent/compte-existant")
@@ -195,9 +232,10 @@ def parent_existing():
 @bp.route("/parent/enfants", methods=["GET", "POST"])
 def parent_children():
     """Step 3: confirm each child with their date of birth, or refuse the link."""
+    # The next step's title is the one its own stepper shows (and the guide's step 4).
     return _children_step(service.PARENT_FLOW, "activation.parent_password",
                           "activation/parent_children.html", step=3, total=5,
-                          next_title="Identifiant et mot de passe")
+                          next_title=CREDENTIALS_STEP)
 
 
 def _birthdate_mismatch(flow_id, kind, data, account, final_message):
@@ -207,7 +245,9 @@ def _birthdate_mismatch(flow_id, kind, data, account, final_message):
     if data["birth_tries"] >= service.MAX_BIRTHDATE_TRIES:
         provider().flows.delete(flow_id)
         db.session.commit()
-        return render_error(403, "Activation impossible", final_message)
+        return render_error(403, "Activation impossible", final_message,
+                            back_url=url_for("auth.login", flow=_authorize(data)),
+                            back_label="Retour à la connexion")
     _save(flow_id, kind, data)
     return None
 
@@ -215,7 +255,7 @@ def _birthdate_mismatch(flow_id, kind, data, account, final_message):
 def _children_step(kind, next_endpoint, template, step, total, next_title):
     flow_id, data = _load(kind)
     if data is None or not data.get("account_id"):
-        return _expired_page()
+        return _expired_page(kind, data)
     account = db.session.get(Account, data["account_id"])
     pupils = service.children_to_confirm(account)
     errors: dict[str, str] = {}
@@ -228,7 +268,7 @@ def _children_step(kind, next_endpoint, template, step, total, next_title):
             data["children"] = {str(k): v for k, v in answers.items()}
             data["step"] = "password" if kind == service.PARENT_FLOW else "email"
             _save(flow_id, kind, data)
-            return redirect(url_for(next_endpoint, f=flow_id))
+            return redirect(url_for(next_endpoint, f=flow_id, flow=_authorize(data)))
         ended = _birthdate_mismatch(
             flow_id, kind, data, account,
             "Les dates de naissance saisies ne correspondent pas à celles connues des "
@@ -247,7 +287,7 @@ def parent_password():
     """Step 4: the identifier is shown; the parent chooses a password."""
     flow_id, data = _load(service.PARENT_FLOW)
     if data is None or data.get("step") != "password":
-        return _expired_page()
+        return _expired_page(service.PARENT_FLOW, data)
     account = db.session.get(Account, data["account_id"])
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -255,11 +295,11 @@ def parent_password():
         if verdict.ok:
             taken = provider().flows.take(flow_id, service.PARENT_FLOW)
             if taken is None:
-                return _expired_page()
+                return _expired_page(service.PARENT_FLOW, data)
             identity = service.identity_locked(taken["identity_id"])
             account = db.session.get(Account, taken["account_id"])
             if account.status == "active":
-                return _expired_page()
+                return _expired_page(service.PARENT_FLOW, data)
             answers = {int(k): v for k, v in taken["children"].items()}
             service.record_children(account, answers)
             service.finish(account, password_hash=provider().passwords.hash(
@@ -267,9 +307,12 @@ def parent_password():
                 kind="parent")
             ACTIVATIONS.labels("parent_sms").inc()
             return log_in(account, taken.get("authorize"))
-        errors["password"] = verdict.error
+        errors = service.password_errors(verdict.error)
     return render_template("activation/password.html", flow_id=flow_id,
-                           action=url_for("activation.parent_password"), step=4, total=5,
+                           action=url_for("activation.parent_password",
+                                          flow=_authorize(data)),
+                           step=4, total=5, step_title=CREDENTIALS_STEP,
+                           next_title="Accès aux services",
                            **_password_form(account, errors, data)), 422 if errors else 200
 
 
@@ -281,7 +324,7 @@ def account_password():
     """Step 1: replace the provisional password (kept in the flow until the end)."""
     flow_id, data = _load(service.ACCOUNT_FLOW)
     if data is None:
-        return _expired_page()
+        return _expired_page(service.ACCOUNT_FLOW)
     account = db.session.get(Account, data["account_id"])
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -290,10 +333,17 @@ def account_password():
             data["password_hash"] = provider().passwords.hash(request.form["password"])
             data["step"] = "identity"
             _save(flow_id, service.ACCOUNT_FLOW, data)
-            return redirect(url_for("activation.account_identity", f=flow_id))
-        errors["password"] = verdict.error
+            return redirect(url_for("activation.account_identity", f=flow_id,
+                                    flow=_authorize(data)))
+        errors = service.password_errors(verdict.error)
+    # Step 2 confirms a parent's children, a pupil's own birth date.
+    next_title = "Confirmation des enfants" if account.role == "responsable" \
+        else "Confirmation de l'identité"
     return render_template("activation/password.html", flow_id=flow_id,
-                           action=url_for("activation.account_password"), step=1, total=4,
+                           action=url_for("activation.account_password",
+                                          flow=_authorize(data)),
+                           step=1, total=4, step_title="Choix du mot de passe",
+                           next_title=next_title, minutes=service.flow_minutes(),
                            **_password_form(account, errors, data)), 422 if errors else 200
 
 
@@ -302,7 +352,7 @@ def account_identity():
     """Step 2: a pupil confirms their date of birth; a parent confirms their children."""
     flow_id, data = _load(service.ACCOUNT_FLOW)
     if data is None or not data.get("password_hash"):
-        return _expired_page()
+        return _expired_page(service.ACCOUNT_FLOW, data)
     account = db.session.get(Account, data["account_id"])
     if account.role == "responsable":
         return _children_step(service.ACCOUNT_FLOW, "activation.account_email",
@@ -317,7 +367,8 @@ def account_identity():
         if given is not None and expected is not None and given == expected:
             data["step"] = "email"
             _save(flow_id, service.ACCOUNT_FLOW, data)
-            return redirect(url_for("activation.account_email", f=flow_id))
+            return redirect(url_for("activation.account_email", f=flow_id,
+                                    flow=_authorize(data)))
         ended = _birthdate_mismatch(
             flow_id, service.ACCOUNT_FLOW, data, account,
             "La date de naissance saisie ne correspond pas. Adressez-vous à votre "
@@ -329,7 +380,7 @@ def account_identity():
                                     "de l'établissement.")
         status = 422
     return render_template("activation/pupil_identity.html", flow_id=flow_id, errors=errors,
-                           step=2, total=4), status
+                           step=2, total=4, authorize=_authorize(data)), status
 
 
 @bp.route("/compte/courriel", methods=["GET", "POST"])
@@ -337,7 +388,7 @@ def account_email():
     """Step 3: an e-mail address for self-service recovery (optional for pupils)."""
     flow_id, data = _load(service.ACCOUNT_FLOW)
     if data is None or data.get("step") != "email":
-        return _expired_page()
+        return _expired_page(service.ACCOUNT_FLOW, data)
     account = db.session.get(Account, data["account_id"])
     required = account.role == "responsable"
     errors: dict[str, str] = {}
@@ -351,10 +402,10 @@ def account_email():
         if not errors:
             taken = provider().flows.take(flow_id, service.ACCOUNT_FLOW)
             if taken is None:
-                return _expired_page()
+                return _expired_page(service.ACCOUNT_FLOW, data)
             account = db.session.get(Account, taken["account_id"])
             if account.status != "provisional":
-                return _expired_page()
+                return _expired_page(service.ACCOUNT_FLOW, data)
             if account.role == "responsable":
                 service.record_children(account, {int(k): v for k, v in
                                                   taken.get("children", {}).items()})
@@ -363,10 +414,26 @@ def account_email():
             if not skip:
                 _send_email_confirmation(account, email)
             ACTIVATIONS.labels(account.role + "_distributed").inc()
-            return log_in(account, taken.get("authorize"))
+            response = log_in(account, taken.get("authorize"))
+            if skip:
+                return response
+            return _activated_page(response, email, account)
     return render_template("activation/email.html", flow_id=flow_id, errors=errors,
-                           email=email, required=required, step=3, total=4), \
-        422 if errors else 200
+                           email=email, required=required, step=3, total=4,
+                           authorize=_authorize(data)), 422 if errors else 200
+
+
+def _activated_page(response, email: str, account):
+    """The last step when an address was given: the person is told that a confirmation
+    link went there before they leave for the service (nothing else would tell them).
+    response: log_in's redirect, whose session cookie this page carries instead."""
+    page = make_response(render_template(
+        "activation/activated.html", email=email, next_url=response.location,
+        to_service=response.location != url_for("account.home"),
+        pupil=account.role == "eleve", step=4, total=4, hours=service.EMAIL_TTL // 3600))
+    for cookie in response.headers.getlist("Set-Cookie"):
+        page.headers.add("Set-Cookie", cookie)
+    return page
 
 
 def _valid_email(email: str) -> bool:

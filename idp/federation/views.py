@@ -5,6 +5,7 @@ account page, and the return from FranceConnect's logout."""
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 
 from flask import Blueprint
@@ -25,6 +26,7 @@ from idp.federation.client import UpstreamLogin
 from idp.models import Account
 from idp.oauth.logout import UPSTREAM_FLOW
 from idp.services import audit
+from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
 from idp.services.secrets import same
@@ -39,15 +41,21 @@ bp = Blueprint("federation", __name__, url_prefix="/federation/franceconnect")
 
 LOGIN_FLOW = "fc-login"
 LINK_FLOW = "fc-identification"
+FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TO_LOGIN = "Retour à la connexion"
+
+
+def _login_url(authorize=None) -> str:
+    return url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
 
 
 def _unavailable(authorize=None):
     db.session.rollback()
-    back = url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
     return render_error(
         502, "FranceConnect est momentanément indisponible",
         "La connexion avec FranceConnect n'a pas abouti. Vous pouvez réessayer dans quelques "
-        "instants ou vous connecter avec votre identifiant EduConnect.", back_url=back,
+        "instants ou vous connecter avec votre identifiant EduConnect.",
+        back_url=_login_url(authorize), back_label=TO_LOGIN,
     )
 
 
@@ -99,7 +107,7 @@ def unlink():
         service.unlink(sso.account)
     except service.LinkError as exc:
         return render_error(400, "Impossible de délier FranceConnect", str(exc),
-                            back_url=url_for("account.home"))
+                            back_url=url_for("account.home"), back_label="Retour à mon compte")
     db.session.commit()
     return redirect(url_for("account.home"))
 
@@ -117,7 +125,7 @@ def callback():
         return render_error(400, "Connexion FranceConnect expirée",
                             "La connexion avec FranceConnect a expiré ou n'est pas valide. "
                             "Recommencez depuis la page de connexion.",
-                            back_url=url_for("auth.login"))
+                            back_url=url_for("auth.login"), back_label=TO_LOGIN)
     authorize = flow.get("authorize")
     if request.args.get("error") or not request.args.get("code"):
         error = (request.args.get("error") or "no_code")[:64]
@@ -147,7 +155,9 @@ def callback():
              "authorize": authorize}
     flow_id = provider().flows.create(LINK_FLOW, state)
     db.session.commit()
-    return redirect(url_for("federation.identify", f=flow_id))
+    # The service's request rides along in the address of each step, to be found again
+    # when the identification has expired.
+    return redirect(url_for("federation.identify", f=flow_id, flow=authorize))
 
 
 def _log_in(account, upstream, authorize):
@@ -165,7 +175,7 @@ def _link_to_current(flow, upstream):
     except service.LinkError as exc:
         db.session.rollback()
         return render_error(409, "Liaison impossible", str(exc),
-                            back_url=url_for("account.home"))
+                            back_url=url_for("account.home"), back_label="Retour à mon compte")
     db.session.commit()
     return redirect(url_for("account.home"))
 
@@ -175,11 +185,23 @@ def _load():
     return flow_id, provider().flows.get(flow_id, LINK_FLOW)
 
 
-def _expired():
+def _authorize(data=None) -> str | None:
+    """The pending authorization request of the service, from the flow or, once it is
+    gone, from the page's address."""
+    value = (data or {}).get("authorize") or request.values.get("flow") or ""
+    # Only passed along to the login page, which checks it; the shape is all we need.
+    return value if FLOW_ID.fullmatch(value) else None
+
+
+def _expired(data=None):
     db.session.rollback()
+    # The identification starts again with "S'identifier avec FranceConnect", on the
+    # login page of the same service's request.
     return render_error(400, "Session expirée",
-                        "Votre identification a expiré. Recommencez depuis la page de "
-                        "connexion.", back_url=url_for("auth.login"))
+                        f"Votre identification a expiré : elle doit être terminée dans les "
+                        f"{activation.flow_minutes()} minutes. Recommencez depuis la page "
+                        f"de connexion.",
+                        back_url=_login_url(_authorize(data)), back_label=TO_LOGIN)
 
 
 @bp.route("/identification", methods=["GET", "POST"])
@@ -190,8 +212,11 @@ def identify():
         return _expired()
     errors: dict[str, str] = {}
     status = 200
+    mobile = ""
     if request.method == "POST":
-        phone = phone_e164(request.form.get("mobile", "")[:32])
+        # Kept for the page that answers, like the other mobile forms.
+        mobile = request.form.get("mobile", "")[:32]
+        phone = phone_e164(mobile)
         if phone is None:
             errors["mobile"] = "Saisissez un numéro de téléphone portable valide, par " \
                                "exemple 06 12 34 56 78."
@@ -208,7 +233,7 @@ def identify():
                     "Contactez l'établissement de votre enfant pour vérifier les "
                     "informations qu'il détient (nom de naissance, prénom, téléphone "
                     "portable). Aucun compte n'a été lié.",
-                    back_url=url_for("auth.login"),
+                    back_url=_login_url(_authorize(data)), back_label=TO_LOGIN,
                 )
             data.update({"identity_id": identity.id, "phone": phone})
             try:
@@ -221,10 +246,13 @@ def identify():
             else:
                 provider().flows.update(flow_id, LINK_FLOW, data)
                 db.session.commit()
-                return redirect(url_for("federation.code", f=flow_id))
+                return redirect(url_for("federation.code", f=flow_id,
+                                        flow=_authorize(data)))
         status = status if status != 200 else 422
     return render_template("federation/identify.html", flow_id=flow_id, errors=errors,
-                           given_name=data["claims"].get("given_name", "")), status
+                           given_name=data["claims"].get("given_name", ""), mobile=mobile,
+                           authorize=_authorize(data),
+                           minutes=activation.flow_minutes()), status
 
 
 @bp.route("/identification/code", methods=["GET", "POST"])
@@ -232,15 +260,18 @@ def code():
     """The SMS code proves the mobile number."""
     flow_id, data = _load()
     if data is None or not data.get("identity_id"):
-        return _expired()
+        return _expired(data)
     codes = PhoneCodes(provider().messages, provider().ratelimiter)
     errors: dict[str, str] = {}
+    notice = None
     status = 200
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
             codes.send(data, data["phone"], "activation_code")
+            notice = {"level": "success", "text": "Un nouveau code vous a été envoyé."}
         except CodeNotSent as exc:
-            errors["code"] = exc.message
+            notice = activation.not_sent_notice(exc)
+            status = 429 if exc.reason != "gateway" else 503
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
     elif request.method == "POST":
@@ -252,12 +283,15 @@ def code():
             provider().flows.update(flow_id, LINK_FLOW, data)
             audit.record("federation.phone_verified", account=account)
             db.session.commit()
-            return redirect(url_for("federation.children", f=flow_id))
+            return redirect(url_for("federation.children", f=flow_id,
+                                    flow=_authorize(data)))
         errors["code"] = result.message
         status = 401
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
-    return render_template("federation/code.html", flow_id=flow_id, errors=errors), status
+    return render_template("federation/code.html", flow_id=flow_id, errors=errors,
+                           notice=notice, phone=activation.masked_phone(data["phone"]),
+                           authorize=_authorize(data), resend_after=RESEND_AFTER), status
 
 
 @bp.route("/identification/enfants", methods=["GET", "POST"])
@@ -265,7 +299,7 @@ def children():
     """The children are confirmed by their dates of birth; then the identity is linked."""
     flow_id, data = _load()
     if data is None or not data.get("account_id"):
-        return _expired()
+        return _expired(data)
     account = db.session.get(Account, data["account_id"])
     pupils = activation.children_to_confirm(account)
     answers = {p.id: {"birthdate": "", "refused": False} for p in pupils}
@@ -279,7 +313,7 @@ def children():
         if not wrong:
             taken = provider().flows.take(flow_id, LINK_FLOW)
             if taken is None:
-                return _expired()
+                return _expired(data)
             identity = activation.identity_locked(taken["identity_id"])
             account = db.session.get(Account, taken["account_id"])
             activation.record_children(account, answers)
@@ -301,7 +335,8 @@ def children():
             db.session.commit()
             return render_error(403, "Identification impossible",
                                 "Les dates de naissance saisies ne correspondent pas. "
-                                "Contactez l'établissement de votre enfant.")
+                                "Contactez l'établissement de votre enfant.",
+                                back_url=_login_url(_authorize(data)), back_label=TO_LOGIN)
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
         errors = {f"birthdate-{pid}": message for pid, message in wrong.items()}

@@ -18,6 +18,9 @@ from flask import render_template
 from flask import request
 from flask import url_for
 
+from idp.activation.service import flow_minutes
+from idp.activation.service import masked_phone
+from idp.activation.service import password_errors
 from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.recovery import service
@@ -84,12 +87,15 @@ def _field(name: str, size: int = 128) -> str:
     return (request.form.get(name) or "").strip()[:size]
 
 
-def _expired_page():
+def _expired_page(authorize=None):
     db.session.rollback()
+    authorize = authorize or _authorize()
+    # "Recommencer" leads where this journey starts, for the same service's request.
     return render_error(
         400, "Demande expirée",
-        "Cette demande a expiré ou a déjà été utilisée. Recommencez depuis la page de "
-        "connexion.", back_url=url_for("recovery.password"),
+        f"Cette demande a expiré ou a déjà été utilisée : une demande doit être terminée "
+        f"dans les {flow_minutes()} minutes. Recommencez-la depuis le début.",
+        back_url=url_for("recovery.password", flow=authorize), back_label="Recommencer",
     )
 
 
@@ -212,8 +218,11 @@ def password_parent():
             outcome = service.request_reset_by_sms(provider(), form["identifier"], phone,
                                                    authorize)
             db.session.commit()
+            # The service's request rides along in the address, to be found again
+            # when the flow has expired.
             return after_response(redirect(url_for("recovery.password_code",
-                                                   f=outcome.flow_id)), outcome.later)
+                                                   f=outcome.flow_id, flow=authorize)),
+                                  outcome.later)
     return render_template("recovery/password_parent.html", form=form, errors=errors,
                            authorize=authorize), 422 if errors else 200
 
@@ -224,26 +233,32 @@ def password_code():
     flow_id = request.values.get("f")
     data = service.sms_flow(provider(), flow_id)
     if data is None or data.get("step") != "code":
-        return _expired_page()
+        return _expired_page((data or {}).get("authorize"))
+    authorize = data.get("authorize") or _authorize()
     errors, notice, status, later = {}, None, 200, None
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
             later = service.resend_code(provider(), flow_id, data).later
-            notice = "Si les informations saisies correspondent à un compte, un nouveau " \
-                     "code vous a été envoyé."
+            notice = {"level": "success",
+                      "text": "Si les informations saisies correspondent à un compte, un "
+                              "nouveau code vous a été envoyé."}
         except service.Refused as exc:
-            errors["code"] = RESEND_REFUSED[exc.reason].format(wait=exc.wait)
+            # Waiting is no error, and no code was typed: a status, not the field's error.
+            notice = {"level": "info" if exc.reason == "too_soon" else "error",
+                      "text": RESEND_REFUSED[exc.reason].format(wait=exc.wait)}
             status = 429
         db.session.commit()
     elif request.method == "POST":
         result = service.check_code(provider(), flow_id, data, _field("code", 32))
         db.session.commit()
         if result.ok:
-            return redirect(url_for("recovery.password_new", f=flow_id))
+            return redirect(url_for("recovery.password_new", f=flow_id, flow=authorize))
         errors["code"] = result.message
         status = 401
     page = render_template("recovery/password_code.html", flow_id=flow_id, errors=errors,
-                           notice=notice, phone=service.mask_phone(data["phone"]))
+                           notice=notice, phone=masked_phone(data["phone"]),
+                           authorize=authorize, minutes=flow_minutes(),
+                           resend_after=service.RESEND_AFTER)
     return after_response(make_response(page, status), later)
 
 
@@ -255,9 +270,11 @@ def password_new():
     if account is None:
         return _expired_page()
     authorize = service.sms_flow(provider(), flow_id).get("authorize")
-    return _new_password(account, url_for("recovery.password_new"), {"f": flow_id},
+    return _new_password(account, url_for("recovery.password_new", flow=authorize),
+                         {"f": flow_id},
                          lambda password: service.finish_sms_reset(
-                             provider(), flow_id, password, _help_url()), authorize)
+                             provider(), flow_id, password, _help_url()), authorize,
+                         step=(3, 3))
 
 
 @bp.route("/mot-de-passe/eleve", methods=["GET", "POST"])
@@ -303,14 +320,17 @@ def password_link(token):
         return render_error(400, "Lien expiré",
                             "Ce lien n'est plus valable : il a expiré, a déjà servi, ou le "
                             "mot de passe a été changé depuis. Faites une nouvelle demande.",
-                            back_url=url_for("recovery.password_pupil"))
+                            back_url=url_for("recovery.password_pupil"),
+                            back_label="Faire une nouvelle demande")
     return _new_password(account, url_for("recovery.password_link", token=token), {},
                          lambda password: service.finish_link_reset(
                              provider(), token, password, _help_url()))
 
 
-def _new_password(account, action, hidden, finish, authorize=None):
-    """The new-password form; finish(password) sets it and returns an Outcome or None."""
+def _new_password(account, action, hidden, finish, authorize=None, step=None):
+    """The new-password form; finish(password) sets it and returns an Outcome or None.
+    step: (current, total) of the parent's SMS journey; a pupil's link has no steps
+    before this page, so it shows none."""
     errors: dict[str, str] = {}
     if request.method == "POST":
         new = (request.form.get("password") or "")[:1024]
@@ -320,13 +340,13 @@ def _new_password(account, action, hidden, finish, authorize=None):
             outcome = finish(new)
             if outcome is None:
                 db.session.commit()
-                return _expired_page()
+                return _expired_page(authorize)
             page = render_template("recovery/password_done.html",
                                    identifier=outcome.identifier,
                                    login_url=_login_url(authorize))
             return after_response(page, outcome.later)
-        errors["password"] = verdict.error
+        errors = password_errors(verdict.error)
     return render_template("recovery/password_new.html", identifier=account.identifier,
-                           action=action, hidden=hidden, errors=errors,
+                           action=action, hidden=hidden, errors=errors, step=step,
                            min_length=provider().config["PASSWORD_MIN_LENGTH"]), \
         422 if errors else 200

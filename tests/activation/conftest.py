@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import timedelta
@@ -110,4 +111,38 @@ def parent_identity(app, e164):
         ).scalar_one()
 
 
-__all__ = ["csrf_from", "parent_identity", "submit"]
+def summary(page) -> list[tuple[str, str]]:
+    """The error summary's links: (href, text), in order."""
+    found = re.search(r'<div class="fr-alert fr-alert--error[^"]*" id="error-summary"(.*?)</div>',
+                      page.text, re.S)
+    if not found:
+        return []
+    return [(href, html.unescape(text))
+            for href, text in re.findall(r'<a href="([^"]+)">([^<]*)</a>', found.group(1))]
+
+
+def title(page) -> str:
+    """The page's <title>."""
+    return html.unescape(re.search(r"<title>(.*?)</title>", page.text, re.S).group(1))
+
+
+def field(page, name) -> str:
+    """The <input> tag of a field."""
+    return re.search(rf'<input [^>]*id="{re.escape(name)}"[^>]*>', page.text).group(0)
+
+
+def notices(page) -> list[tuple[str, str, str]]:
+    """The DSFR alerts other than the error summary: (level, role, text)."""
+    return [(level, role, html.unescape(re.sub(r"<[^>]+>", "", body)).strip())
+            for level, role, body in re.findall(
+                r'<div class="fr-alert fr-alert--(\w+) fr-alert--sm[^"]*" role="(\w+)">(.*?)</div>',
+                page.text, re.S)]
+
+
+def flow_of(location: str) -> str:
+    """The activation flow id (f=) of a step's address."""
+    return re.search(r"[?&]f=([^&]+)", location).group(1)
+
+
+__all__ = ["csrf_from", "field", "flow_of", "notices", "parent_identity", "submit", "summary",
+           "title"]

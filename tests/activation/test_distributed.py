@@ -1,5 +1,6 @@
 """First login of distributed accounts: pupils, and parents who could not self-activate."""
 
+import html
 import re
 import socket
 from email import message_from_bytes
@@ -59,7 +60,13 @@ def test_pupil_activates_with_birthdate_and_confirms_email_through_smtp(
     assert wrong.status_code == 422 and "ne correspond pas" in wrong.text
     email_step = submit(client, identity, {"birthdate": "14/03/2012"})
     done = submit(client, email_step, {"email": "enora@example.org", "action": "save"})
-    callback = rp.follow_to_callback(done)
+    # The last page says where the confirmation link went, then leads to the service.
+    assert done.status_code == 200
+    text = html.unescape(done.text)
+    assert "Un lien de confirmation a été envoyé à enora@example.org." in text
+    assert "Étape 4 sur 4 - Accès aux services" in text
+    onward = re.search(r'<a class="fr-btn" href="([^"]+)">Accéder au service</a>', done.text)
+    callback = rp.follow_to_callback(client.get(html.unescape(onward.group(1))))
     assert rp.token(callback["code"]).status_code == 200
 
     assert len(smtp_server) == 1
@@ -134,7 +141,11 @@ def test_distributed_parent_confirms_children_and_gives_an_email(client, family,
     missing = submit(client, email_step, {"email": "", "action": "save"})
     assert missing.status_code == 422
     done = submit(client, email_step, {"email": "claire@example.org", "action": "save"})
-    assert done.status_code == 302
+    assert done.status_code == 200
+    assert "Un lien de confirmation a été envoyé à claire@example.org." in done.text
+    # Without a service waiting, the page leads to the account page, already logged in.
+    assert '<a class="fr-btn" href="/compte">Accéder à mon compte</a>' in done.text
+    assert client.get("/compte").status_code == 200
     with app.app_context():
         account = db.session.get(Account, account_id)
         assert account.status == "active"

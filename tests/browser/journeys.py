@@ -106,9 +106,18 @@ def button(page, name: str):
     return page.get_by_role("button", name=name, exact=True)
 
 
-def fill_password(page, password: str, new_label: str = "Nouveau mot de passe") -> None:
+def fill_password(page, password: str, new_label: str = "Nouveau mot de passe",
+                  confirmation: str | None = None) -> None:
     page.get_by_label(new_label, exact=True).fill(password)
-    page.get_by_label("Confirmation du mot de passe", exact=True).fill(password)
+    page.get_by_label("Confirmation du mot de passe", exact=True).fill(
+        password if confirmation is None else confirmation)
+
+
+def summary_links(page) -> list[str]:
+    """The texts of the error summary's links, found as a screen reader finds it: the
+    alert named by its title."""
+    summary = page.get_by_role("alert", name="Le formulaire contient des erreurs")
+    return summary.get_by_role("link").all_inner_texts()
 
 
 def title_step(page) -> str:
@@ -178,8 +187,10 @@ def pupil_activation(page, stack, client, pupil: Pupil, provisional: str, visit:
 def parent_activation(page, stack, client, parent: Parent, visit: Visit,
                       password: str = NEW_PASSWORD, wrong_code: bool = True) -> str:
     """"Je n'ai pas de compte" from the client's login, name and mobile, the SMS code
-    from the outbox (a wrong one first), the children's birth dates, a password; back on
-    the client. Return the identifier the provider gave."""
+    from the outbox, the children's birth dates, a password; back on the client. With
+    wrong_code, the parent makes the usual mistakes first: a new code asked for too
+    early, a wrong code, wrong birth dates, a confirmation that differs. Return the
+    identifier the provider gave."""
     to_login(page, stack, client)
     page.get_by_role("link", name="Je n'ai pas de compte").click()
     on(page, stack.issuer, "/activation/")
@@ -188,6 +199,8 @@ def parent_activation(page, stack, client, parent: Parent, visit: Visit,
 
     on(page, stack.issuer, "/activation/parent")
     assert title_step(page) == "Étape 1 sur 5", page.title()
+    # The time limit is said before it starts (RGAA 13.1).
+    assert "30 minutes pour terminer l'activation" in page.locator("main").inner_text()
     visit("activation-parent-identify")
     textbox(page, "Nom").fill(parent.family_name)
     textbox(page, "Prénom").fill(parent.given_name)
@@ -198,9 +211,23 @@ def parent_activation(page, stack, client, parent: Parent, visit: Visit,
     on(page, stack.issuer, "/activation/parent/code")
     assert title_step(page) == "Étape 2 sur 5", page.title()
     assert parent.e164[-2:] in page.locator("main").inner_text()  # the masked number
+    end = f"{parent.e164[-4:-2]} {parent.e164[-2:]}"
+    # Written as typed, the bullets hidden from screen readers, which read the end.
+    assert page.get_by_text(f"{parent.mobile[:2]} •• •• {end}").get_attribute(
+        "aria-hidden") == "true"
+    assert page.get_by_text(f"numéro se terminant par {end}").count() == 1
     code = stack.sms_code(since, parent.e164)
     visit("activation-parent-code")
     if wrong_code:
+        # Asked for too early, a new code is a polite status, not the field's error.
+        button(page, "Recevoir un nouveau code").click()
+        page.wait_for_load_state("load")
+        status = page.get_by_role("status")
+        assert "Vous pourrez en demander un nouveau dans" in status.inner_text()
+        assert not page.title().startswith("Erreur")
+        assert page.locator("#code").get_attribute("aria-invalid") is None
+        assert page.locator("#error-summary").count() == 0
+        visit("activation-parent-code-resend")
         textbox(page, "Code reçu par SMS").fill("000000" if code != "000000" else "111111")
         button(page, "Valider le code").click()
         page.wait_for_selector("#error-summary")
@@ -214,13 +241,38 @@ def parent_activation(page, stack, client, parent: Parent, visit: Visit,
     legends = page.locator("legend").all_inner_texts()
     for child in parent.children:
         assert any(child.name in legend for legend in legends), (child.name, legends)
+    announced = page.locator(".fr-stepper__details").inner_text()
     visit("activation-parent-children")
+    if wrong_code:
+        # No date at all: one line per child in the summary, each naming the child.
+        button(page, "Confirmer").click()
+        page.wait_for_selector("#error-summary")
+        links = summary_links(page)
+        assert links == [f"{child.name} : saisissez la date de naissance au format "
+                         "JJ/MM/AAAA." for child in parent.children], links
+        visit("activation-parent-children-error")
     confirm_children(page, parent.children)
 
     on(page, stack.issuer, "/activation/parent/mot-de-passe")
     assert title_step(page) == "Étape 4 sur 5", page.title()
+    # The step announced on the children page is this one.
+    step_title = page.locator(".fr-stepper__title").inner_text().split("\n")[0].strip()
+    assert announced == f"Étape suivante : {step_title}", (announced, step_title)
     identifier = page.locator(".idp-identifier").inner_text().strip()
+    # Each "Afficher" checkbox says which password it shows (RGAA 11.2).
+    for name in ("Afficher le nouveau mot de passe",
+                 "Afficher la confirmation du mot de passe"):
+        assert page.get_by_role("checkbox", name=name, exact=True).count() == 1, name
     visit("activation-parent-password")
+    if wrong_code:
+        fill_password(page, password, confirmation=password + " !")
+        button(page, "Valider mon mot de passe").click()
+        page.wait_for_selector("#error-summary")
+        assert summary_links(page) == ["Les deux mots de passe saisis ne sont pas "
+                                       "identiques."]
+        assert page.locator("#confirmation").get_attribute("aria-invalid") == "true"
+        assert page.locator("#password").get_attribute("aria-invalid") is None
+        visit("activation-parent-password-error")
     fill_password(page, password)
     button(page, "Valider mon mot de passe").click()
     on(page, client.base_url, "/services")

@@ -316,6 +316,8 @@ def test_wrong_password_shows_the_error_summary_linked_to_the_field(page, axe, s
     summary = page.locator("#error-summary")
     assert summary.is_visible()
     assert summary.get_by_role("heading").inner_text() == "Le formulaire contient des erreurs"
+    # An alert named by its title (aria-labelledby counts on an element with a role).
+    assert page.get_by_role("alert", name="Le formulaire contient des erreurs").count() == 1
     # The summary has the focus, so that screen readers announce it first.
     assert page.evaluate("document.activeElement && document.activeElement.id") == \
         "error-summary"
@@ -395,6 +397,13 @@ def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack, checks):
         if heading:
             assert page.get_by_role("heading", level=1).inner_text() == heading, label
         checks(f"EduConnect: {label}")
+    # An error page's title says so, and its button says where it really goes: an
+    # expired activation starts again, it does not pretend to go back.
+    page.goto(stack.issuer + "/activation/parent/code?f=inconnu")
+    assert page.title() == "Erreur - Session expirée - EduConnect"
+    assert page.get_by_role("link", name="Recommencer").get_attribute("href") == \
+        "/activation/parent"
+    assert page.get_by_role("link", name="Revenir à la page précédente").count() == 0
     checks.assert_fit()
 
 
