@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import InsecureTransportError
 from flask import Flask
 from flask import jsonify
 from flask import request
+from flask import url_for
 from sqlalchemy import text
 from sqlalchemy.exc import DataError
 from sqlalchemy.exc import OperationalError
@@ -138,8 +139,9 @@ def _register_errors(app: Flask) -> None:
         if error.code == 400 and error.description == "csrf":
             return web.render_error(
                 400, "Formulaire expiré",
-                "Le formulaire a expiré ou a été envoyé deux fois. Revenez en arrière, "
-                "rechargez la page et réessayez.",
+                "Le formulaire a expiré ou a été envoyé deux fois. Rechargez-le et "
+                "réessayez.",
+                back_url=_same_form_again(), back_label="Recharger le formulaire",
             )
         titles = {
             404: ("Page non trouvée", "La page que vous cherchez n'existe pas ou a été déplacée."),
@@ -186,6 +188,18 @@ def _register_errors(app: Flask) -> None:
             500, "Erreur technique",
             "Une erreur technique est survenue. Réessayez dans quelques instants.",
         )
+
+
+def _same_form_again() -> str | None:
+    """The address that shows again the form whose post was refused (its GET page, with
+    the journey's `f` and `flow`), or None when the form has no such page."""
+    rule = request.url_rule
+    if rule is None or "GET" not in (rule.methods or ()):
+        return None
+    keep = {k: v for k in ("f", "flow")
+            if isinstance(v := request.args.get(k) or request.form.get(k), str)
+            and web.FLOW_PARAM.fullmatch(v)}
+    return url_for(request.endpoint, **(request.view_args or {}), **keep)
 
 
 def _is_redis_error(error) -> bool:

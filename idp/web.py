@@ -3,6 +3,7 @@ the request id, error pages. Views stay thin by relying on these helpers."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 
@@ -19,6 +20,10 @@ from idp.services import audit
 from idp.services.secrets import same
 
 CSRF_EXEMPT: set[str] = set()
+
+# The shape of the flow ids that pages pass along in `f` and `flow` (never trusted: the
+# flow store checks them).
+FLOW_PARAM = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 # Responses of these endpoints may be cached by clients; every other one is no-store.
 CACHEABLE_ENDPOINTS = {"static", "oauth.discovery", "oauth.jwks"}

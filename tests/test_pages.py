@@ -266,7 +266,15 @@ def test_error_pages_of_the_app_start_their_title_with_erreur(client):
     text = text_of(expired)
     assert parse(expired.get_data(as_text=True)).title.strip() == \
         "Erreur - Formulaire expiré - EduConnect"
-    assert "Retour à l'accueil" in text and "Besoin d'aide ?" in text
+    assert "Besoin d'aide ?" in text
+    # Its button shows the same form again, for the same pending request.
+    assert '<a class="fr-btn" href="/login">Recharger le formulaire</a>' in \
+        expired.get_data(as_text=True)
+    again = client.post("/login?flow=abc-123", data={"identifier": "x"})
+    assert '<a class="fr-btn" href="/login?flow=abc-123">Recharger le formulaire</a>' in \
+        again.get_data(as_text=True)
+    odd = client.post("/login?flow=%3Cscript%3E", data={"identifier": "x"})
+    assert 'href="/login">Recharger le formulaire' in odd.get_data(as_text=True)
 
 
 def test_a_wrong_method_names_the_allowed_ones_for_clients_and_people(client):

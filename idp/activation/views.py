@@ -7,8 +7,6 @@ creates nothing twice).
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint
 from flask import make_response
 from flask import redirect
@@ -27,6 +25,7 @@ from idp.services import password_policy
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
+from idp.web import FLOW_PARAM
 from idp.web import client_ip
 from idp.web import provider
 from idp.web import render_error
@@ -39,8 +38,6 @@ MISMATCH = (
     "donnés à l'établissement de votre enfant. Si le problème persiste, contactez "
     "l'établissement."
 )
-#: The shape of a flow id (the service's pending request is passed along, never trusted).
-FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Step 4 of a parent's activation: the identifier is shown, a password is chosen (the
 #: guide's "Affichage de l'identifiant et choix d'un mot de passe").
 CREDENTIALS_STEP = "Identifiant et mot de passe"
@@ -55,7 +52,7 @@ def _authorize(data=None) -> str | None:
     flow is gone, from the page's address (every step carries it)."""
     value = (data or {}).get("authorize") or request.values.get("flow") or ""
     # Only passed along to pages that check it; the shape is all that matters here.
-    return value if FLOW_ID.fullmatch(value) else None
+    return value if FLOW_PARAM.fullmatch(value) else None
 
 
 def _expired_page(kind=service.PARENT_FLOW, data=None):

@@ -20,6 +20,7 @@ from idp.extensions import db
 from idp.metrics import LOGINS
 from idp.oauth import authorize as authorize_flow
 from idp.oauth import logout as logout_flow
+from idp.web import FLOW_PARAM
 from idp.web import client_ip
 from idp.web import csrf_token
 from idp.web import current_sso
@@ -51,7 +52,6 @@ MESSAGES = {
 
 LOGIN_TEMPLATE = "auth/login.html"
 # The flow ids we issue (secrets.token_urlsafe): unchanged by URL quoting and HTML escaping.
-_FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class LoginPageShells:
@@ -87,7 +87,7 @@ class LoginPageShells:
             or current_app.jinja_env.auto_reload
             or any(key != "csrf" for key in session)
             or request.cookies.get(current_app.config["SESSION_COOKIE_NAME_SSO"])
-            or (flow_id and not _FLOW_ID.fullmatch(flow_id))
+            or (flow_id and not FLOW_PARAM.fullmatch(flow_id))
         ):
             return None
         key = (request.script_root, request.endpoint, bool(flow_id),

@@ -5,7 +5,6 @@ account page, and the return from FranceConnect's logout."""
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 
 from flask import Blueprint
@@ -31,6 +30,7 @@ from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
 from idp.services.secrets import same
 from idp.services.secrets import token_hash
+from idp.web import FLOW_PARAM
 from idp.web import current_sso
 from idp.web import provider
 from idp.web import render_error
@@ -41,7 +41,6 @@ bp = Blueprint("federation", __name__, url_prefix="/federation/franceconnect")
 
 LOGIN_FLOW = "fc-login"
 LINK_FLOW = "fc-identification"
-FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TO_LOGIN = "Retour à la connexion"
 
 
@@ -190,7 +189,7 @@ def _authorize(data=None) -> str | None:
     gone, from the page's address."""
     value = (data or {}).get("authorize") or request.values.get("flow") or ""
     # Only passed along to the login page, which checks it; the shape is all we need.
-    return value if FLOW_ID.fullmatch(value) else None
+    return value if FLOW_PARAM.fullmatch(value) else None
 
 
 def _expired(data=None):

@@ -8,7 +8,6 @@ whether an account, a phone number or an address exists.
 from __future__ import annotations
 
 import logging
-import re
 
 from flask import Blueprint
 from flask import current_app
@@ -25,6 +24,7 @@ from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.recovery import service
 from idp.services import audit
+from idp.web import FLOW_PARAM
 from idp.web import client_ip
 from idp.web import provider
 from idp.web import render_error
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("recovery", __name__, url_prefix="/recuperation")
 
-FLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LIMITED = "Vous avez fait trop de demandes. Pour votre sécurité, réessayez dans une heure."
 RESEND_REFUSED = {
     "too_soon": "Vous pourrez demander un nouveau code dans {wait} secondes.",
@@ -72,7 +71,7 @@ def _authorize() -> str | None:
     """The pending authorization request to come back to after logging in."""
     value = request.values.get("flow") or ""
     # Only passed along to the login page, which checks it; the shape is all we need here.
-    return value if FLOW_ID.fullmatch(value) else None
+    return value if FLOW_PARAM.fullmatch(value) else None
 
 
 def _login_url(authorize=None) -> str:
