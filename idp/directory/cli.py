@@ -58,10 +58,13 @@ def directory():
               help="The school's UAI: required for ONDE, whose files do not carry it.")
 @click.option("--school-name", default=None,
               help="The name of the school given by --uai, as shown to services.")
+@click.option("--allow-mass-departure", is_flag=True,
+              help="Let a pupils file mark more than half of a school's pupils as having "
+                   "left (a school closing or merging); refused otherwise.")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
-def import_command(ctx, fmt, uai, school_name, files):
+def import_command(ctx, fmt, uai, school_name, allow_mass_departure, files):
     """Import files, each in its own transaction; print a summary."""
     if school_name and not uai:
         raise click.UsageError("--school-name names the school given by --uai")
@@ -70,9 +73,11 @@ def import_command(ctx, fmt, uai, school_name, files):
             total = sum(os.path.getsize(f) for f in files)
             with click.progressbar(length=total, label="Import", file=sys.stderr) as bar:
                 reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
-                                                progress=bar.update)
+                                                progress=bar.update,
+                                                allow_mass_departure=allow_mass_departure)
         else:
-            reports = importer.import_files(files, fmt, uai=uai, school_name=school_name)
+            reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
+                                            allow_mass_departure=allow_mass_departure)
         summed = totals(reports)
         text = "\n".join(_summary(r) for r in reports)
         text += "\nTotal: " + ", ".join(f"{summed[c]} {c}" for c in COUNTS)

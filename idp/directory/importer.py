@@ -8,6 +8,14 @@ longer lists as having left (they and their accounts are kept) and adds new pupi
 each with a provisional account. A pupil is keyed by INE, so one who moves to another
 school or académie keeps their account.
 
+A rejected row is not a departure: when its identity can still be read (ELEVE_ID,
+PERSONNE_ID, the ONDE row's names), what the directory holds under it is left as it was,
+links included; only records really absent from the file are marked left or removed. A
+pupils file that would mark more than half of a school's current pupils as having left
+is refused unless the caller allows it (`allow_mass_departure`). A file the database
+refuses (a value too long for its column, a broken constraint) is rolled back and
+reported like any refused file; the next files are still imported.
+
 Writes go through SQLAlchemy Core in batches (executemany, multi-row inserts), looking
 rows up by key batch by batch, so that an académie's files import in seconds and
 memory does not grow with the size of the database.
@@ -15,6 +23,7 @@ memory does not grow with the size of the database.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -28,6 +37,7 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 
 from idp.directory import academies as academy_codes
 from idp.directory import codes
@@ -42,6 +52,7 @@ from idp.directory.models import Pupil
 from idp.directory.models import Representative
 from idp.directory.models import RepresentativeLink
 from idp.directory.models import School
+from idp.directory.normalise import clean_name
 from idp.directory.normalise import name_key
 from idp.directory.records import DivisionRecord
 from idp.directory.records import FileRejected
@@ -68,6 +79,8 @@ BATCH = 2000
 MAX_LISTED_PROBLEMS = 1000
 # A file with at least this many bad rows, and more bad rows than good, is refused.
 MIN_REJECTED_TO_REFUSE = 10
+# A pupils file may mark at most this share of the school's current pupils as having left.
+MAX_DEPARTURE_SHARE = 0.5
 
 academies_t = Academie.__table__
 schools_t = School.__table__
@@ -138,13 +151,34 @@ def open_file(path, fmt: str):
     raise ValueError(f"format: one of {', '.join(FORMATS)}")
 
 
+class Rejections:
+    """The keys of the pupil rows rejected by the pupils files of one command, by school.
+
+    A representatives file imported after them can then say that a link names a pupil
+    whose row was rejected, rather than a pupil the school does not have.
+    """
+
+    def __init__(self):
+        self.pupils: dict[tuple[str, str], set[str]] = {}
+
+    def add(self, fmt: str, uai: str | None, keys: set[str]) -> None:
+        """Remember the keys of the pupil rows a school's imported file rejected."""
+        if uai and keys:
+            self.pupils.setdefault((fmt, uai), set()).update(keys)
+
+    def of(self, fmt: str, uai: str | None) -> set[str]:
+        """The rejected pupil keys of a school (ELEVE_IDs, or ONDE name keys)."""
+        return self.pupils.get((fmt, uai), set())
+
+
 def import_files(paths: Iterable, fmt: str, *, uai: str | None = None,
-                 school_name: str | None = None, progress: Progress | None = None
-                 ) -> list[FileReport]:
+                 school_name: str | None = None, progress: Progress | None = None,
+                 allow_mass_departure: bool = False) -> list[FileReport]:
     """Import files of one format, each in its own transaction, in dependency order.
 
     `uai` names the school of ONDE files (which do not say it) and checks SIECLE ones;
-    `school_name` needs it, so that it can only name that school.
+    `school_name` needs it, so that it can only name that school. `allow_mass_departure`
+    lets a pupils file mark more than half of a school's pupils as having left.
     """
     if school_name and not uai:
         raise ValueError("a school name needs the school's UAI (--uai)")
@@ -156,24 +190,31 @@ def import_files(paths: Iterable, fmt: str, *, uai: str | None = None,
             name = str(path)
             reports.append(FileReport(file=name, format=fmt, error=str(exc)))
     opened.sort(key=lambda f: ORDER[f.kind])
+    rejections = Rejections()
     for source in opened:
         reports.append(import_file(source, fmt, uai=uai, school_name=school_name,
-                                   progress=progress))
+                                   progress=progress, allow_mass_departure=allow_mass_departure,
+                                   rejections=rejections))
     return reports
 
 
 def import_file(source, fmt: str, *, uai: str | None = None, school_name: str | None = None,
-                progress: Progress | None = None) -> FileReport:
+                progress: Progress | None = None, allow_mass_departure: bool = False,
+                rejections: Rejections | None = None) -> FileReport:
     """Import one opened file in one transaction and return its report.
 
-    A FileRejected rolls the file back and is reported in `error`; any other exception
-    rolls it back and propagates.
+    A FileRejected, or an error of the database about this file's data (a value too long
+    for its column, a broken constraint), rolls the file back and is reported in `error`,
+    so that the caller goes on with its next files; any other exception rolls it back and
+    propagates.
     """
+    rejections = rejections if rejections is not None else Rejections()
     report = FileReport(file=source.name, format=fmt, kind=source.kind)
     job_class = {"nomenclature": _NomenclatureJob, "eleves": _PupilsJob,
                  "responsables": _PeopleJob}[source.kind]
     job = job_class(db.session.connection(), source, fmt, report, uai=uai,
-                    school_name=school_name, progress=progress)
+                    school_name=school_name, progress=progress,
+                    allow_mass_departure=allow_mass_departure, rejections=rejections)
     try:
         job.run()
         audit.record("directory.imported", file=report.file, kind=report.kind, uai=report.uai,
@@ -182,21 +223,46 @@ def import_file(source, fmt: str, *, uai: str | None = None, school_name: str | 
         db.session.commit()
     except FileRejected as exc:
         db.session.rollback()
-        refused = FileReport(file=source.name, format=fmt, kind=source.kind, uai=report.uai,
-                             error=str(exc))
-        for problem in report.problems:
-            refused.problem(problem)
-        return refused
+        return _refused(source, fmt, report, str(exc))
+    except DBAPIError as exc:
+        db.session.rollback()
+        return _refused(source, fmt, report, _database_refusal(report.file, exc))
     except BaseException:
         db.session.rollback()
         raise
+    if isinstance(job, _PupilsJob):
+        rejections.add(fmt, report.uai, job.rejected_keys)
     return report
+
+
+def _refused(source, fmt: str, report: FileReport, error: str) -> FileReport:
+    """The report of a file rolled back: its error, and the row problems found before."""
+    refused = FileReport(file=source.name, format=fmt, kind=source.kind, uai=report.uai,
+                         year=report.year, error=error)
+    for problem in report.problems:
+        refused.problem(problem)
+    return refused
+
+
+_WRITTEN_TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
+
+
+def _database_refusal(file: str, exc: DBAPIError) -> str:
+    """An operator's message for a database error: what was refused, where; no traceback."""
+    cause = exc.orig if exc.orig is not None else exc
+    # The driver's first line says what (and PostgreSQL's DETAIL lines may quote data).
+    reason = (str(cause).strip().splitlines() or [""])[0]
+    table = _WRITTEN_TABLE.match(exc.statement or "")
+    where = f" while writing {table.group(1)}" if table else ""
+    return (f"{file}: the database refused the file{where} ({type(cause).__name__}: "
+            f"{reason}); nothing from it was imported")
 
 
 class _Job:
     """Shared machinery: the school, batches, progress."""
 
-    def __init__(self, conn, source, fmt, report, *, uai, school_name, progress):
+    def __init__(self, conn, source, fmt, report, *, uai, school_name, progress,
+                 allow_mass_departure=False, rejections=None):
         self.conn = conn
         self.source = source
         self.fmt = fmt
@@ -207,6 +273,16 @@ class _Job:
         self.now = utcnow()
         self.school_id: int | None = None
         self._reported_position = 0
+        self.allow_mass_departure = allow_mass_departure
+        self.rejections = rejections if rejections is not None else Rejections()
+        # Rows rejected only because a row they name was rejected: listed, but that
+        # fault is already counted once toward the refusal of the file.
+        self.follow_ups = 0
+
+    def follow_up(self, problem: Problem) -> None:
+        """Report a row rejected because of a row rejected above, counting the fault once."""
+        self.report.problem(problem)
+        self.follow_ups += 1
 
     def tick(self) -> None:
         """Report the bytes read since the last call to the progress callback."""
@@ -222,7 +298,7 @@ class _Job:
         A format change (a renamed element, another date format) would otherwise make a
         school's whole list look gone: every pupil marked as having left.
         """
-        rejected = self.report.rejected
+        rejected = self.report.rejected - self.follow_ups
         if rejected >= MIN_REJECTED_TO_REFUSE and rejected > accepted:
             raise FileRejected(
                 f"{self.report.file}: {rejected} rows rejected for {accepted} accepted: "
@@ -261,6 +337,14 @@ class _Job:
             return self.conn.execute(
                 select(schools_t.c.id).where(schools_t.c.uai == uai)
             ).scalar_one()
+        if year is None and header is not None and row.school_year is not None:
+            # An unknown year is not taken as "this year": an old export whose
+            # ANNEE_SCOLAIRE is blank could otherwise undo newer data.
+            raise FileRejected(
+                f"{self.report.file}: ANNEE_SCOLAIRE is missing or unreadable: the file "
+                f"cannot be checked against the {row.school_year} data already imported "
+                f"for {uai}"
+            )
         if year is not None and row.school_year is not None and year < row.school_year:
             raise FileRejected(
                 f"{self.report.file}: school year {year} is older than the {row.school_year} "
@@ -281,6 +365,27 @@ class _Job:
                 .values(updated_at=self.now, **changes)
             )
         return row.id
+
+
+# A SIECLE row's ref names it by its ids: "ELEVE ELEVE_ID=101", "PERSONNE PERSONNE_ID=202",
+# "RESPONSABLE_ELEVE ELEVE_ID=101 PERSONNE_ID=202"; "?" when the id is missing.
+_REF_IDS = re.compile(r"\b(ELEVE_ID|PERSONNE_ID)=(\S+)")
+
+
+def ref_ids(ref: str) -> dict[str, str]:
+    """The ids a SIECLE problem's ref gives (ELEVE_ID, PERSONNE_ID), missing ones left out."""
+    return {name: value for name, value in _REF_IDS.findall(ref) if value != "?"}
+
+
+def onde_name_key(ref: str) -> str | None:
+    """The name key of an ONDE row rejected by the reader, whose ref is "NOM Prénom".
+
+    The names are compared as name keys run together (accents, case, spaces and
+    punctuation dropped), so that the ref need not be split into its two names; None when
+    the row gave no name, its ref then being "?".
+    """
+    key = name_key(ref)
+    return key or None
 
 
 def ensure_academie(conn, code: str | None) -> int | None:
@@ -386,6 +491,8 @@ class _PupilsJob(_Job):
         self.divisions_given: set[int] = set()
         self.pending_divisions: list[DivisionRecord] = []
         self.accounts_created = 0
+        self.rejected_keys: set[str] = set()
+        self.kept: set[int] = set()
         pupils: list[PupilRecord] = []
         divisions: list[DivisionRecord] = []
         header = None
@@ -406,6 +513,7 @@ class _PupilsJob(_Job):
                     divisions = []
             elif isinstance(record, Problem):
                 self.report.problem(record)
+                self._note_rejected(record)
             elif isinstance(record, Header):
                 header = record
                 self.school_id = self.school_for(header)
@@ -421,8 +529,39 @@ class _PupilsJob(_Job):
         r.left = len(self.left)
         r.updated = len(self.updated - self.created - self.left)
         r.unchanged = len(self.seen - self.created - self.updated - self.left)
-        r.details = {"accounts_created": self.accounts_created}
+        r.details = {"accounts_created": self.accounts_created,
+                     "rejected_kept_unchanged": len(self.kept)}
         self.tick()
+
+    def school_for(self, header: Header | None) -> int:
+        """The school, as for any file, and how many current pupils it has before this one."""
+        school_id = super().school_for(header)
+        self.current_pupils = self.conn.execute(
+            select(func.count()).select_from(pupils_t)
+            .where(pupils_t.c.school_id == school_id, pupils_t.c.left_at.is_(None))
+        ).scalar_one()
+        return school_id
+
+    def _note_rejected(self, problem: Problem) -> None:
+        """Keep the identity of a row the reader rejected, when it can still be read."""
+        if not problem.rejected:
+            return
+        if self.fmt == "siecle":
+            # STRUCTURES_ELEVE rows name a pupil too, but only set a class: not a pupil row.
+            key = ref_ids(problem.ref).get("ELEVE_ID") if problem.ref.startswith("ELEVE ") \
+                else None
+        else:
+            key = onde_name_key(problem.ref)
+        if key:
+            self.rejected_keys.add(key)
+
+    def _is_kept(self, source_id: str | None, key: str) -> bool:
+        """Whether a pupil not in the file is the one a rejected row names."""
+        if not self.rejected_keys:
+            return False
+        if self.fmt == "siecle":
+            return source_id in self.rejected_keys
+        return key.replace("|", "") in self.rejected_keys
 
     def _values(self, r: PupilRecord) -> dict:
         m4, label = self.mefs.get(r.mef, (None, None)) if r.mef else (None, None)
@@ -594,13 +733,33 @@ class _PupilsJob(_Job):
             )
 
     def _mark_left(self) -> None:
-        gone = [
-            pid for pid in self.conn.execute(
-                select(pupils_t.c.id).where(
-                    pupils_t.c.school_id == self.school_id, pupils_t.c.left_at.is_(None)
-                )
-            ).scalars() if pid not in self.seen
-        ]
+        """Mark as having left the pupils the file no longer lists, within reason.
+
+        A pupil whose row was rejected is still listed, only unreadable this time: kept
+        as they were. Then, if more than half of the school's pupils would go, the file
+        is more likely another school's, a partial export or a truncated one than a
+        real departure of most of the school: refused, unless the operator says so.
+        """
+        gone = []
+        for pid, source_id, key in self.conn.execute(
+            select(pupils_t.c.id, pupils_t.c.source_id, pupils_t.c.name_key).where(
+                pupils_t.c.school_id == self.school_id, pupils_t.c.left_at.is_(None)
+            )
+        ):
+            if pid in self.seen:
+                continue
+            if self._is_kept(source_id, key):
+                self.kept.add(pid)
+            else:
+                gone.append(pid)
+        current = self.current_pupils
+        if gone and not self.allow_mass_departure and len(gone) > current * MAX_DEPARTURE_SHARE:
+            raise FileRejected(
+                f"{self.report.file}: {len(gone)} of the {current} current pupils of "
+                f"{self.report.uai} are not in the file and would be marked as having "
+                "left: the file is refused (if they really left, import it again with "
+                "--allow-mass-departure)"
+            )
         for chunk in chunks(gone):
             self.conn.execute(
                 update(pupils_t).where(pupils_t.c.id.in_(chunk))
@@ -650,6 +809,11 @@ class _PeopleJob(_Job):
         self.links: dict[tuple[int, int], int] = {}
         self.onde_levels: dict[int, int] = {}
         self.pupil_map = None
+        # Rows the reader rejected whose identity is readable: what they name is kept.
+        self.rejected_people: set[str] = set()
+        self.rejected_links: set[tuple[str, str]] = set()
+        self.kept_reps: set[int] = set()
+        self.kept_links: set[tuple[int, int]] = set()
         people: list[PersonRecord] = []
         links: list[LinkRecord] = []
         header = None
@@ -671,6 +835,7 @@ class _PeopleJob(_Job):
                     links = []
             elif isinstance(record, Problem):
                 self.report.problem(record)
+                self._note_rejected(record)
             elif isinstance(record, Header):
                 header = record
                 self.school_id = self.school_for(header)
@@ -681,6 +846,7 @@ class _PeopleJob(_Job):
         self._flush_people(people)
         self._flush_links(links)
         self.refuse_if_mostly_bad(len(self.links))
+        self._find_kept()
         link_counts = self._replace_links()
         removed = self._remove_unlinked()
         self._drop_orphan_identities()
@@ -690,8 +856,56 @@ class _PeopleJob(_Job):
         r.removed = len(removed - self.created_reps)
         r.unchanged = len(self.seen_reps - self.created_reps - self.updated_reps - removed)
         r.details = {**link_counts, "identities_created": self.identities_created,
-                     "not_legal_or_unlinked": len(removed & self.created_reps)}
+                     "not_legal_or_unlinked": len(removed & self.created_reps),
+                     "rejected_kept_unchanged": len(self.kept_reps)}
         self.tick()
+
+    def _note_rejected(self, problem: Problem) -> None:
+        """Keep the identity of a row the reader rejected, when it can still be read."""
+        if not problem.rejected:
+            return
+        if self.fmt == "onde":
+            # The reader rejects a representative's row as a whole, children included.
+            key = onde_name_key(problem.ref)
+            if key:
+                self.rejected_people.add(key)
+            return
+        ids = ref_ids(problem.ref)
+        if problem.ref.startswith("PERSONNE ") and "PERSONNE_ID" in ids:
+            self.rejected_people.add(ids["PERSONNE_ID"])
+        elif problem.ref.startswith("RESPONSABLE_ELEVE ") and len(ids) == 2:
+            self.rejected_links.add((ids["PERSONNE_ID"], ids["ELEVE_ID"]))
+
+    def _find_kept(self) -> None:
+        """The records and links that rejected rows name: left as they are.
+
+        A representative whose row was rejected keeps their record and all their links
+        (the file's links to them cannot be told from a row now unreadable); a rejected
+        link row keeps the link it names.
+        """
+        if self.fmt == "siecle":
+            keys = [self.prefix + sid for sid in self.rejected_people
+                    if sid not in self.person_ids]
+            for chunk in chunks(keys):
+                self.kept_reps.update(self.conn.execute(
+                    select(reps_t.c.id).where(reps_t.c.source_key.in_(chunk))
+                ).scalars())
+        elif self.rejected_people:
+            for rep_id, birth, given in self.conn.execute(
+                select(reps_t.c.id, reps_t.c.birth_name, reps_t.c.given_name)
+                .where(reps_t.c.school_id == self.school_id)
+            ):
+                if rep_id not in self.seen_reps and \
+                        name_key(birth) + name_key(given) in self.rejected_people:
+                    self.kept_reps.add(rep_id)
+        if self.rejected_links:
+            if self.pupil_map is None:
+                self._load_pupils()
+            for person, pupil in self.rejected_links:
+                rep_id = self.person_ids.get(person)
+                pupil_id = self.pupil_map.get(pupil)
+                if rep_id is not None and pupil_id is not None:
+                    self.kept_links.add((rep_id, pupil_id))
 
     def _identity_ids(self, keys: set[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -786,20 +1000,30 @@ class _PeopleJob(_Job):
                 by_name[k] = None if k in by_name and by_name[k] != pid else pid
         self.pupil_map = by_name
 
-    def _pupil_for(self, link: LinkRecord) -> tuple[int | None, str]:
+    def _pupil_for(self, link: LinkRecord) -> tuple[int | None, str, bool]:
+        """The pupil a link names, else why not and whether a rejected pupil row is why."""
+        rejected = self.rejections.of(self.fmt, self.report.uai)
         if link.pupil_source_id is not None:
             pid = self.pupil_map.get(link.pupil_source_id)
+            if pid is None and link.pupil_source_id in rejected:
+                return None, f"pupil ELEVE_ID {link.pupil_source_id} was rejected above: " \
+                             "link not imported", True
             return pid, f"no pupil with ELEVE_ID {link.pupil_source_id} at this school " \
-                        "(import the pupils file first)"
+                        "(import the pupils file first)", False
         family_name, usage, given = link.pupil_names
         for family_key in (name_key(family_name), name_key(usage)):
             key = f"{family_key}|{name_key(given)}"
             if family_key and key in self.pupil_map:
                 pid = self.pupil_map[key]
                 if pid is None:
-                    return None, "two pupils of the school have this name"
-                return pid, ""
-        return None, "no pupil of this name at the school (import the pupils file first)"
+                    return None, "two pupils of the school have this name", False
+                return pid, "", False
+        for family_key in (name_key(family_name), name_key(usage)):
+            if family_key and family_key + name_key(given) in rejected:
+                name = clean_name(f"{family_name or usage} {given}")
+                return None, f"pupil {name} was rejected above: link not imported", True
+        return None, "no pupil of this name at the school (import the pupils file first)", \
+            False
 
     def _flush_links(self, batch: list[LinkRecord]) -> None:
         if not batch:
@@ -809,11 +1033,21 @@ class _PeopleJob(_Job):
         for link in batch:
             rep_id = self.person_ids.get(link.person_source_id)
             if rep_id is None:
-                self.report.problem(Problem(link.line, link.ref, "PERSONNE_ID not in PERSONNES"))
+                if link.person_source_id in self.rejected_people:
+                    self.follow_up(Problem(
+                        link.line, link.ref, f"person PERSONNE_ID {link.person_source_id} "
+                        "was rejected above: link not imported"
+                    ))
+                else:
+                    self.report.problem(Problem(link.line, link.ref,
+                                                "PERSONNE_ID not in PERSONNES"))
                 continue
-            pupil_id, reason = self._pupil_for(link)
+            pupil_id, reason, follows = self._pupil_for(link)
             if pupil_id is None:
-                self.report.problem(Problem(link.line, link.ref, reason))
+                if follows:
+                    self.follow_up(Problem(link.line, link.ref, reason))
+                else:
+                    self.report.problem(Problem(link.line, link.ref, reason))
                 continue
             if (rep_id, pupil_id) in self.links:
                 continue
@@ -839,7 +1073,9 @@ class _PeopleJob(_Job):
         changes = [{"b_id": existing[pair][0], "b_level": level}
                    for pair, level in self.links.items()
                    if pair in existing and existing[pair][1] != level]
-        gone = [link_id for pair, (link_id, _) in existing.items() if pair not in self.links]
+        gone = [link_id for pair, (link_id, _) in existing.items()
+                if pair not in self.links and pair[0] not in self.kept_reps
+                and pair not in self.kept_links]
         for chunk in chunks(inserts, BATCH):
             self.conn.execute(insert(links_t).values(created_at=func.now()), chunk)
         if changes:
@@ -856,10 +1092,10 @@ class _PeopleJob(_Job):
     def _remove_unlinked(self) -> set[int]:
         """Drop the school's records that no longer stand for a legal representative."""
         has_link = exists().where(links_t.c.representative_id == reps_t.c.id)
-        rows = self.conn.execute(
+        rows = [row for row in self.conn.execute(
             select(reps_t.c.id, reps_t.c.identity_id)
             .where(reps_t.c.school_id == self.school_id, ~has_link)
-        ).all()
+        ) if row.id not in self.kept_reps]
         gone = {rep_id for rep_id, _ in rows}
         # Records of this school the file no longer lists, whose links went just above.
         self.touched_identities.update(identity for _, identity in rows if identity)

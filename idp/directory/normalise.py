@@ -148,3 +148,63 @@ def yes_no(value: str | None) -> bool | None:
     if key in ("0", "n", "non", "no", "false"):
         return False
     return None
+
+
+# Marks a label cut to fit its column, so that nobody takes it for the whole label.
+ELLIPSIS = "\u2026"
+# Characters a cut label should not end with: they announce what was cut off.
+_DANGLING = " \t-\u2013,;:/(+&"
+
+
+def too_long(label: str, value: str | None, limit: int) -> str | None:
+    """Say why a value that must not be cut (a code, an identifier, a name) does not fit
+    its column of `limit` characters; None when it fits.
+
+    Such values are never cut: a cut INE, MEF or e-mail address is another one, and a
+    cut name would be released to services and used to match children.
+    """
+    if value is None or len(value) <= limit:
+        return None
+    preview = value if len(value) <= 40 else value[:37] + "..."
+    return (f"{label} is {len(value)} characters long, more than the {limit} the directory "
+            f"stores: {preview!r}")
+
+
+def shorten(value: str, limit: int) -> str:
+    """Cut a free-text label (a class, a level, a school name) to at most `limit`
+    characters, at a word boundary when one is near, ending with an ellipsis."""
+    if len(value) <= limit:
+        return value
+    room = value[:limit - len(ELLIPSIS)]
+    cut = room
+    if not value[len(room)].isspace():
+        # The cut falls inside a word: go back to the last space, unless that loses
+        # more than a third of the label (a long word, a code without spaces).
+        space = room.rfind(" ")
+        if space >= len(room) * 2 // 3:
+            cut = room[:space]
+    return (cut.rstrip(_DANGLING) or room) + ELLIPSIS
+
+
+def fit_label(label: str, value: str | None, limit: int) -> tuple[str | None, str | None]:
+    """Return a free-text label that fits `limit` characters, and the warning to give
+    when it had to be cut (None when it fits)."""
+    if value is None or len(value) <= limit:
+        return value, None
+    short = shorten(value, limit)
+    return short, (f"{label} is {len(value)} characters long, more than the {limit} the "
+                   f"directory stores: kept as {short!r}")
+
+
+def pupil_key(family_name: str, given_name: str) -> str:
+    """The key ONDE representatives' children are matched on (the pupils' `name_key`)."""
+    return f"{name_key(family_name)}|{name_key(given_name)}"
+
+
+def key_too_long(what: str, key: str, limit: int) -> str | None:
+    """Say why a matching key built from names does not fit its column of `limit`
+    characters; None when it fits."""
+    if len(key) <= limit:
+        return None
+    return (f"{what} are too long together: their matching key has {len(key)} characters, "
+            f"more than the {limit} the directory stores")

@@ -2,10 +2,15 @@
 
 ONDE writes `;`-separated files whose header spelling changed between versions
 (`Nom Elève`, `Nom élève`, `Nom de l'élève`...): headers are matched without accents,
-case or extra spaces against the variants below. Files are ISO-8859-15 or UTF-8; the
-encoding is detected by reading the file once. ONDE files carry neither the school's
-UAI nor ids linking representatives to pupils: the UAI is given on the command line
-and children are found by name within the school.
+case or extra spaces against the variants below. Files are ISO-8859-15, Windows-1252
+(saved from Excel) or UTF-8; the encoding is detected by reading the file once
+(`textio.text_encoding`). ONDE files carry neither the school's UAI nor ids linking
+representatives to pupils: the UAI is given on the command line and children are found
+by name within the school.
+
+A quote left open in a cell makes the csv module read the following lines into that
+cell: such a file is refused (its swallowed pupils would otherwise be marked as left),
+and a pupils row whose cells do not match the header's columns is rejected.
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ import re
 from collections.abc import Iterator
 
 from idp.directory import codes
+from idp.directory import family
 from idp.directory import normalise
+from idp.directory.models import ParentIdentity
+from idp.directory.models import Pupil
+from idp.directory.models import Representative
 from idp.directory.records import FileRejected
 from idp.directory.records import LinkRecord
 from idp.directory.records import PersonRecord
 from idp.directory.records import Problem
 from idp.directory.records import PupilRecord
+from idp.directory.textio import is_zip
+from idp.directory.textio import open_text
 from idp.directory.textio import text_encoding
 
 PUPIL_COLUMNS = {
@@ -47,6 +58,9 @@ PERSON_COLUMNS = {
     "email": ("courriel", "courriel responsable", "email"),
     "home_phone": ("telephone domicile",),
     "mobile": ("telephone portable", "portable"),
+    "address": ("adresse responsable",),
+    "postcode": ("cp responsable", "code postal responsable"),
+    "city": ("commune responsable",),
     "legal": ("responsable legal", "niveau de responsabilite", "resp legal"),
 }
 PERSON_REQUIRED = ("birth_name", "given_name")
@@ -58,6 +72,15 @@ CHILD_COLUMNS = {
 }
 
 _SPACES = re.compile(r"\s+")
+
+# Column lengths (see siecle.py): names that do not fit are rejected, labels cut.
+NAME_MAX = Pupil.family_name.type.length
+NAME_KEY_MAX = Pupil.name_key.type.length
+LEVEL_MAX = Pupil.level_label.type.length
+CLASS_MAX = Pupil.division.type.length
+PERSON_NAME_MAX = Representative.birth_name.type.length
+EMAIL_MAX = Representative.email.type.length
+IDENTITY_KEY_MAX = ParentIdentity.key.type.length
 
 
 def header_key(value: str) -> str:
@@ -79,15 +102,34 @@ def _positions(header: list[str], columns: dict) -> dict[str, int]:
 
 def _read_header(path, encoding: str) -> list[str]:
     try:
-        with open(path, encoding=encoding, newline="") as fh:
+        with open_text(path, encoding) as fh:
             return next(csv.reader(fh, delimiter=";"), [])
     except csv.Error as exc:
         raise FileRejected(f"{path}: not an ONDE extraction: {exc}") from exc
 
 
+def _not_csv(path) -> FileRejected | None:
+    """Refuse, saying what they are, the files people give for ONDE extractions."""
+    name = str(path)
+    if is_zip(path):
+        return FileRejected(
+            f"{name}: not an ONDE extraction: a ZIP archive (or an Excel .xlsx workbook); "
+            "give the CSV file ONDE exports (CSVExtraction.csv)"
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return FileRejected(f"{name}: not an ONDE extraction: an XML file (a SIECLE export? "
+                            "import it with --format siecle)")
+    return None
+
+
 def sniff(path, encoding: str | None = None) -> str:
     """Return the kind of an ONDE file (eleves or responsables) from its header."""
     name = str(path)
+    refused = _not_csv(path)
+    if refused:
+        raise refused
     header = _read_header(path, encoding or text_encoding(path))
     if len(header) < 3:
         raise FileRejected(
@@ -122,6 +164,9 @@ class OndeFile:
     def __init__(self, path):
         self.path = str(path)
         self.name = self.path
+        refused = _not_csv(self.path)
+        if refused:
+            raise refused
         self.encoding = text_encoding(self.path)
         self.kind = sniff(self.path, self.encoding)
         self.size = os.path.getsize(self.path)
@@ -130,57 +175,112 @@ class OndeFile:
     def records(self) -> Iterator:
         """Yield records and Problems in file order."""
         header = _read_header(self.path, self.encoding)
-        with open(self.path, encoding=self.encoding, newline="") as fh:
+        with open_text(self.path, self.encoding) as fh:
             reader = csv.reader(fh, delimiter=";")
             next(reader, None)
             try:
                 if self.kind == "eleves":
-                    yield from self._pupils(reader, header, fh.buffer)
+                    yield from self._pupils(self._rows(reader, fh.buffer), header)
                 else:
-                    yield from self._people(reader, header, fh.buffer)
+                    yield from self._people(self._rows(reader, fh.buffer), header)
             except csv.Error as exc:
                 raise FileRejected(
                     f"{self.name}: unreadable CSV at line {reader.line_num}: {exc}"
                 ) from exc
         self.position = self.size
 
-    def _pupils(self, reader, header, raw) -> Iterator:
-        pos = _positions(header, PUPIL_COLUMNS)
+    def _rows(self, reader, raw) -> Iterator[tuple[int, list[str]]]:
+        """Yield (line where the row starts, cells) for the non-blank rows.
+
+        A cell with a line break is a quote left open: the csv module has read the
+        following lines into it, and the pupils or parents on them would be lost (and
+        pupils marked as left). ONDE never writes line breaks in cells: refuse the file.
+        """
+        end = reader.line_num
         for row in reader:
+            start, end = end + 1, reader.line_num
             self.position = raw.tell()
             if not any(cell.strip() for cell in row):
                 continue
-            line = reader.line_num
-            yield self._pupil(row, pos, line)
+            broken = next((i for i, cell in enumerate(row) if "\n" in cell or "\r" in cell),
+                          None)
+            if broken is not None:
+                cell = row[broken].split("\n")[0].strip()
+                raise FileRejected(
+                    f"{self.name}: line {start}: cell {broken + 1} starts with a quote (\") "
+                    f"that is not closed on that line ({cell[:40]!r}...): lines {start} to "
+                    f"{end} were read as one row, and the pupils or representatives on "
+                    "them would be lost. Remove the quote or close it, then import the file "
+                    "again"
+                )
+            yield start, row
 
-    def _pupil(self, row, pos, line) -> PupilRecord | Problem:
+    def _pupils(self, rows, header) -> Iterator:
+        pos = _positions(header, PUPIL_COLUMNS)
+        columns = _filled(header)
+        for line, row in rows:
+            # A ';' inside a value or a missing one shifts the cells: the row would give
+            # a class for a level, a date for an INE. Trailing empty cells are harmless.
+            if _filled(row) > len(header) or len(row) < columns:
+                yield Problem(line, _pupil_ref(row, pos), (
+                    f"{len(row)} cells for the {columns} columns of the header (a ';' "
+                    "inside a value, or a missing one?): row ignored"
+                ))
+                continue
+            yield from self._pupil(row, pos, line)
+
+    def _pupil(self, row, pos, line) -> Iterator:
         family = normalise.clean_name(_cell(row, pos, "family_name"))
         given = normalise.clean_name(_cell(row, pos, "given_name"))
-        ref = f"{family} {given}".strip() or "?"
+        ref = _pupil_ref(row, pos)
         try:
             ine = codes.check_ine(_cell(row, pos, "ine"))
         except ValueError as exc:
-            return Problem(line, ref, str(exc))
+            yield Problem(line, ref, str(exc))
+            return
         if not family or not given:
-            return Problem(line, ref, "Nom élève and Prénom élève are required")
+            yield Problem(line, ref, "Nom élève and Prénom élève are required")
+            return
         try:
             birthdate = normalise.parse_date(_cell(row, pos, "birthdate"))
             entry = normalise.parse_date(_cell(row, pos, "entry_date"))
         except ValueError as exc:
-            return Problem(line, ref, str(exc))
+            yield Problem(line, ref, str(exc))
+            return
         if birthdate is None:
-            return Problem(line, ref, "Date naissance missing")
+            yield Problem(line, ref, "Date naissance missing")
+            return
         usage = normalise.clean_name(_cell(row, pos, "usage_name"))
-        return PupilRecord(
-            line=line, ref=f"INE {ine}", ine=ine, source_id=None, family_name=family,
+        reason = _too_long_names(
+            {"Nom élève": family, "Nom d'usage élève": usage, "Prénom élève": given}, NAME_MAX
+        ) or normalise.key_too_long(
+            "Nom élève and Prénom élève", normalise.pupil_key(family, given), NAME_KEY_MAX
+        )
+        if reason:
+            yield Problem(line, ref, reason)
+            return
+        ref = f"INE {ine}"
+        # Classes and levels are labels a school types in (`CE2 - CM1 - Mme X et M. Y
+        # (décloisonnement)`): cut with a warning rather than lose the pupil.
+        level, warning = normalise.fit_label(
+            "Niveau", normalise.clean_name(_cell(row, pos, "level")) or None, LEVEL_MAX
+        )
+        if warning:
+            yield Problem(line, ref, warning, rejected=False)
+        division, warning = normalise.fit_label(
+            "Libellé classe", normalise.clean_name(_cell(row, pos, "class_label")) or None,
+            CLASS_MAX,
+        )
+        if warning:
+            yield Problem(line, ref, warning, rejected=False)
+        yield PupilRecord(
+            line=line, ref=ref, ine=ine, source_id=None, family_name=family,
             usage_name=usage if usage and usage != family else None, given_name=given,
             birthdate=birthdate, sex=normalise.sex(_cell(row, pos, "sex")), mef=None,
-            level_label=normalise.clean_name(_cell(row, pos, "level")) or None,
-            division=normalise.clean_name(_cell(row, pos, "class_label")) or None,
-            entry_date=entry, exit_date=None,
+            level_label=level, division=division, entry_date=entry, exit_date=None,
         )
 
-    def _people(self, reader, header, raw) -> Iterator:
+    def _people(self, rows, header) -> Iterator:
         pos = _positions(header, PERSON_COLUMNS)
         keys = [header_key(h) for h in header]
         child_start = min(
@@ -192,18 +292,21 @@ class OndeFile:
             raise FileRejected(f"{self.name}: no children columns ('Prénom enfant'...)")
         group = _positions(header[child_start:], CHILD_COLUMNS)
         width = max(group.values()) + 1
-        for row in reader:
-            self.position = raw.tell()
-            if not any(cell.strip() for cell in row):
-                continue
-            yield from self._person(row, pos, group, width, child_start, reader.line_num)
+        for line, row in rows:
+            yield from self._person(row, pos, group, width, child_start, line)
 
     def _person(self, row, pos, group, width, child_start, line) -> Iterator:
         birth = normalise.clean_name(_cell(row, pos, "birth_name"))
         given = normalise.clean_name(_cell(row, pos, "given_name"))
-        ref = f"{birth} {given}".strip() or "?"
+        ref = f"{birth} {given}".strip()[:80] or "?"
         if not birth or not given:
             yield Problem(line, ref, "Nom responsable and Prénom responsable are required")
+            return
+        usage = normalise.clean_name(_cell(row, pos, "usage_name"))
+        reason = _too_long_names({"Nom responsable": birth, "Nom usage responsable": usage,
+                                  "Prénom responsable": given}, PERSON_NAME_MAX)
+        if reason:
+            yield Problem(line, ref, reason)
             return
         legal = _cell(row, pos, "legal")
         level = None
@@ -215,35 +318,95 @@ class OndeFile:
                 return  # a contact, not a legal representative: never linked
         written = _cell(row, pos, "mobile")
         mobile = normalise.phone_e164(written)
-        if written and mobile is None:
-            yield Problem(line, ref, f"Téléphone portable {written!r} is not a phone number: "
-                          "imported without a mobile", rejected=False)
         if mobile is None:
             home = normalise.phone_e164(_cell(row, pos, "home_phone"))
             mobile = home if normalise.is_mobile(home) else None
+        reason = normalise.key_too_long(
+            "Nom responsable, Prénom responsable and mobile",
+            family.identity_key(birth, given, mobile) or "", IDENTITY_KEY_MAX,
+        )
+        if reason:
+            yield Problem(line, ref, reason)
+            return
+        if written and normalise.phone_e164(written) is None:
+            yield Problem(line, ref, f"Téléphone portable {written!r} is not a phone number: "
+                          "imported without a mobile", rejected=False)
         email = _cell(row, pos, "email")
-        # ONDE has no person id: the record is named by who it is within the school.
-        digest = hashlib.sha256(
-            f"{normalise.name_key(birth)}|{normalise.name_key(given)}|{mobile or email}"
-            .encode()
-        ).hexdigest()[:32]
-        usage = normalise.clean_name(_cell(row, pos, "usage_name"))
+        children = []
+        for start in range(child_start, len(row), width):
+            cells = row[start:start + width]
+            child = {f: (cells[i].strip() if i < len(cells) else "") for f, i in group.items()}
+            if child.get("given_name") and (child.get("family_name") or child.get("usage_name")):
+                children.append(child)
+        digest = person_digest(
+            birth, given, mobile, email,
+            address=[_cell(row, pos, f) for f in ("address", "postcode", "city")],
+            children=[(c.get("family_name", ""), c.get("usage_name", ""), c["given_name"])
+                      for c in children],
+        )
+        stored_email = email if "@" in email else None
+        # Not cut (a cut address is someone else's): the person is kept without it.
+        reason = normalise.too_long("Courriel", stored_email, EMAIL_MAX)
+        if reason:
+            yield Problem(line, ref, f"{reason}: imported without an e-mail", rejected=False)
+            stored_email = None
         yield PersonRecord(
             line=line, ref=ref, source_id=digest,
             civility=normalise.civility(_cell(row, pos, "civility")), birth_name=birth,
             usage_name=usage if usage and usage != birth else None, given_name=given,
-            mobile=mobile, email=email if "@" in email else None, sms_consent=None,
+            mobile=mobile, email=stored_email, sms_consent=None,
         )
-        for start in range(child_start, len(row), width):
-            cells = row[start:start + width]
-            child = {f: (cells[i].strip() if i < len(cells) else "") for f, i in group.items()}
-            if not child.get("given_name") or not (
-                child.get("family_name") or child.get("usage_name")
-            ):
-                continue
+        for child in children:
             yield LinkRecord(
                 line=line, ref=f"{ref} -> {child.get('family_name')} {child['given_name']}",
                 person_source_id=digest, legal_level=level,
                 pupil_names=(child.get("family_name", ""), child.get("usage_name", ""),
                              child["given_name"]),
             )
+
+
+def person_digest(birth_name: str, given_name: str, mobile: str | None, email: str,
+                  address: list[str], children: list[tuple[str, str, str]]) -> str:
+    """The id of a representative within a school's ONDE file, which gives none.
+
+    Rows that give the same names and the same mobile (else e-mail) are one person,
+    listed again. Without either, namesakes are common (two `M. MARTIN Jean`) and
+    merging them would link one to the other's children: the address (compared without
+    case, accents, spaces or punctuation) must match too, and without an address the
+    children listed. The keys of records with a mobile or e-mail are unchanged from the
+    first version of this rule, so that their representative records are kept.
+    """
+    key = f"{normalise.name_key(birth_name)}|{normalise.name_key(given_name)}|"
+    contact = mobile or email
+    if contact:
+        key += contact
+    elif any(part.strip() for part in address):
+        key += "|address:" + "|".join(normalise.name_key(part) for part in address)
+    else:
+        key += "|children:" + ";".join(sorted(
+            "|".join(normalise.name_key(name) for name in child) for child in children
+        ))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _pupil_ref(row: list[str], pos: dict) -> str:
+    family = normalise.clean_name(_cell(row, pos, "family_name"))
+    given = normalise.clean_name(_cell(row, pos, "given_name"))
+    return f"{family} {given}".strip()[:80] or "?"
+
+
+def _filled(cells: list[str]) -> int:
+    """The number of cells up to the last non-empty one."""
+    count = len(cells)
+    while count and not cells[count - 1].strip():
+        count -= 1
+    return count
+
+
+def _too_long_names(names: dict[str, str], limit: int) -> str | None:
+    """Why one of the names (column -> value) does not fit, if one does not."""
+    for label, value in names.items():
+        reason = normalise.too_long(label, value, limit)
+        if reason:
+            return reason
+    return None

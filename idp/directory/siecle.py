@@ -23,7 +23,13 @@ from defusedxml.ElementTree import DefusedXMLParser
 from defusedxml.ElementTree import iterparse
 
 from idp.directory import codes
+from idp.directory import family
 from idp.directory import normalise
+from idp.directory.models import Mef
+from idp.directory.models import ParentIdentity
+from idp.directory.models import Pupil
+from idp.directory.models import Representative
+from idp.directory.models import School
 from idp.directory.records import DivisionRecord
 from idp.directory.records import FileRejected
 from idp.directory.records import Header
@@ -32,7 +38,9 @@ from idp.directory.records import MefRecord
 from idp.directory.records import PersonRecord
 from idp.directory.records import Problem
 from idp.directory.records import PupilRecord
+from idp.directory.textio import XmlEncoding
 from idp.directory.textio import open_xml
+from idp.directory.textio import xml_encoding
 
 KINDS = {
     "BEE_ELEVES": "eleves",
@@ -45,6 +53,29 @@ EXPECTED = ", ".join(f"<{root}>" for root in KINDS)
 RECORD_DEPTH = 4
 HEADER = "PARAMETRES"
 CHUNK = 1 << 16
+
+
+def _length(column) -> int:
+    return column.type.length
+
+
+# Column lengths, checked here so that PostgreSQL (which enforces them) and SQLite
+# (which does not) import the same rows: codes, identifiers and names that do not fit
+# are never cut; labels are cut at a word boundary with a warning.
+ELEVE_ID_MAX = _length(Pupil.source_id)
+NAME_MAX = _length(Pupil.family_name)
+PERSON_NAME_MAX = _length(Representative.birth_name)
+NAME_KEY_MAX = _length(Pupil.name_key)
+MEF_MAX = _length(Pupil.mef)
+DIVISION_MAX = _length(Pupil.division)
+SCHOOL_NAME_MAX = _length(School.name)
+# The importer stores representatives under "siecle:<UAI>:<PERSONNE_ID>".
+PERSONNE_ID_MAX = _length(Representative.source_key) - len("siecle:00000000:")
+EMAIL_MAX = _length(Representative.email)
+IDENTITY_KEY_MAX = _length(ParentIdentity.key)
+MEF_CODE_MAX = _length(Mef.code)
+MEFSTAT_MAX = _length(Mef.mefstat11)
+MEF_LABEL_MAX = _length(Mef.label)
 
 
 class _Collector:
@@ -112,12 +143,12 @@ class _Collector:
             self.text = None
 
 
-def _parser(wanted: set[str] = frozenset()):
+def _parser(wanted: set[str] = frozenset(), encoding: str | None = None):
     """A defusedxml parser (DTDs, entities and external references refused) and the
     collector of the `wanted` records plugged into its expat object in place of the
-    tree builder."""
-    defused = DefusedXMLParser(target=TreeBuilder(), forbid_dtd=True, forbid_entities=True,
-                               forbid_external=True)
+    tree builder. `encoding` overrides the file's declaration (see textio.open_xml)."""
+    defused = DefusedXMLParser(target=TreeBuilder(), encoding=encoding, forbid_dtd=True,
+                               forbid_entities=True, forbid_external=True)
     expat = defused.parser
     collector = _Collector(expat, wanted)
     expat.StartElementHandler = collector.start
@@ -138,12 +169,41 @@ def _refuse(name: str, exc: Exception) -> FileRejected:
                         f"{str(exc).split(':')[0]}")
 
 
-def sniff(path) -> str:
+def _not_xml(name: str, head: bytes) -> FileRejected | None:
+    """Refuse a file that is not XML at all, saying what it looks like."""
+    text = head.lstrip()
+    if not text:
+        return FileRejected(f"{name}: empty file")
+    if text.startswith(b"<"):
+        return None
+    first_line = text.split(b"\n", 1)[0]
+    if b";" in first_line:
+        return FileRejected(
+            f"{name}: not an XML file: it looks like a ';'-separated CSV file. ONDE "
+            "extractions are imported with --format onde (and --uai); SIECLE exports are "
+            "XML files (ElevesSansAdresses.xml...)"
+        )
+    return FileRejected(f"{name}: not an XML file (it does not start with '<'): SIECLE "
+                        "exports are XML files (ElevesSansAdresses.xml...) or ZIP archives "
+                        "of one")
+
+
+def sniff(path, encoding: XmlEncoding | None = None) -> str:
     """Return the kind of a SIECLE file (eleves, responsables, nomenclature) from its root."""
     name = str(path)
-    source = open_xml(path)
+    encoding = encoding or xml_encoding(path)
+    if encoding.encoding:  # the reader gives UTF-8 (not UTF-16, left to expat)
+        source = open_xml(path, encoding)
+        try:
+            refused = _not_xml(name, source.read(CHUNK))
+        finally:
+            source.close()
+        if refused:
+            raise refused
+    source = open_xml(path, encoding)
     try:
-        parser = DefusedXMLParser(target=TreeBuilder(), forbid_dtd=True)
+        parser = DefusedXMLParser(target=TreeBuilder(), encoding=encoding.parser_encoding,
+                                  forbid_dtd=True)
         for _, elem in iterparse(source, events=("start",), parser=parser):
             root = elem.tag
             break
@@ -170,11 +230,28 @@ def _header(fields: dict) -> Header:
     return Header(uai=fields.get("UAJ") or None, year=int(year) if year.isdigit() else None)
 
 
-def _pupil(attrs: dict, f: dict, line: int) -> PupilRecord | Problem:
+def _shown(value: str) -> str:
+    """An id as shown in a problem's reference: an absurdly long one is abridged."""
+    return value if len(value) <= 40 else value[:37] + "..."
+
+
+def _names_too_long(names: dict[str, str], limit: int) -> str | None:
+    """Why one of the names (field -> value) does not fit its column, if one does not."""
+    for label, value in names.items():
+        reason = normalise.too_long(label, value, limit)
+        if reason:
+            return reason
+    return None
+
+
+def _pupil(attrs: dict, f: dict, line: int):
     source_id = attrs.get("ELEVE_ID") or ""
-    ref = f"ELEVE ELEVE_ID={source_id or '?'}"
+    ref = f"ELEVE ELEVE_ID={_shown(source_id) or '?'}"
     if not source_id:
         return Problem(line, ref, "ELEVE_ID missing")
+    reason = normalise.too_long("ELEVE_ID", source_id, ELEVE_ID_MAX)
+    if reason:
+        return Problem(line, ref, reason)
     try:
         ine = codes.check_ine(f.get("ID_NATIONAL") or f.get("INE_BEA"))
     except ValueError as exc:
@@ -184,6 +261,13 @@ def _pupil(attrs: dict, f: dict, line: int) -> PupilRecord | Problem:
     if not family or not given:
         return Problem(line, ref, "NOM and PRENOM are required")
     usage = normalise.clean_name(f.get("NOM_USAGE"))
+    reason = _names_too_long(
+        {"NOM_DE_FAMILLE": family, "NOM_USAGE": usage, "PRENOM": given}, NAME_MAX
+    ) or normalise.key_too_long(
+        "NOM_DE_FAMILLE and PRENOM", normalise.pupil_key(family, given), NAME_KEY_MAX
+    )
+    if reason:
+        return Problem(line, ref, reason)
     try:
         birthdate = normalise.parse_date(f.get("DATE_NAISS"))
         entry = normalise.parse_date(f.get("DATE_ENTREE"))
@@ -192,20 +276,34 @@ def _pupil(attrs: dict, f: dict, line: int) -> PupilRecord | Problem:
         return Problem(line, ref, str(exc))
     if birthdate is None:
         return Problem(line, ref, "DATE_NAISS missing")
+    warnings = []
+    # A MEF that cannot be one is not stored, and not cut (a cut code is another MEF);
+    # the pupil is kept, without a level, rather than rejected and so marked as left.
+    mef = codes.normalise_code(f.get("CODE_MEF")) or None
+    reason = normalise.too_long("CODE_MEF", mef, MEF_MAX)
+    if reason:
+        warnings.append(Problem(line, ref, f"{reason}: imported without a MEF",
+                                rejected=False))
+        mef = None
     previous = None
     p = _first(f, "SCOLARITE_AN_DERNIER")
     if p:
         uai = codes.normalise_code(p.get("CODE_RNE"))
         name = normalise.clean_name(f"{p.get('DENOM_PRINC', '')} {p.get('DENOM_COMPL', '')}")
         if name and codes.is_valid_uai(uai):
+            name, warning = normalise.fit_label("DENOM_PRINC DENOM_COMPL", name,
+                                                SCHOOL_NAME_MAX)
+            if warning:
+                warnings.append(Problem(line, ref, warning, rejected=False))
             previous = (uai, name)
-    return PupilRecord(
+    record = PupilRecord(
         line=line, ref=ref, ine=ine, source_id=source_id, family_name=family,
         usage_name=usage if usage and usage != family else None, given_name=given,
         birthdate=birthdate, sex=normalise.sex(f.get("CODE_SEXE")),
-        mef=codes.normalise_code(f.get("CODE_MEF")) or None, level_label=None, division=None,
+        mef=mef, level_label=None, division=None,
         entry_date=entry, exit_date=exit_, previous_school=previous,
     )
+    return (*warnings, record) if warnings else record
 
 
 def _division(attrs: dict, f: dict, line: int) -> DivisionRecord | Problem:
@@ -217,26 +315,57 @@ def _division(attrs: dict, f: dict, line: int) -> DivisionRecord | Problem:
         if isinstance(s, dict) and s.get("TYPE_STRUCTURE") == "D" and s.get("CODE_STRUCTURE"):
             division = normalise.clean_name(s["CODE_STRUCTURE"])
             break
-    return DivisionRecord(line=line, source_id=source_id, division=division)
+    # A class is a label: better cut (with a warning) than lose the pupil's class.
+    division, warning = normalise.fit_label("CODE_STRUCTURE", division, DIVISION_MAX)
+    record = DivisionRecord(line=line, source_id=source_id, division=division)
+    if warning:
+        ref = f"STRUCTURES_ELEVE ELEVE_ID={_shown(source_id)}"
+        return Problem(line, ref, warning, rejected=False), record
+    return record
 
 
 def _person(attrs: dict, f: dict, line: int):
     source_id = attrs.get("PERSONNE_ID") or ""
-    ref = f"PERSONNE PERSONNE_ID={source_id or '?'}"
+    ref = f"PERSONNE PERSONNE_ID={_shown(source_id) or '?'}"
     if not source_id:
         return Problem(line, ref, "PERSONNE_ID missing")
+    reason = normalise.too_long("PERSONNE_ID", source_id, PERSONNE_ID_MAX)
+    if reason:
+        return Problem(line, ref, reason)
     birth = normalise.clean_name(f.get("NOM_DE_FAMILLE") or f.get("NOM"))
     given = normalise.clean_name(f.get("PRENOM"))
     if not birth or not given:
         return Problem(line, ref, "NOM and PRENOM are required")
     usage = normalise.clean_name(f.get("NOM_USAGE"))
+    reason = _names_too_long(
+        {"NOM_DE_FAMILLE": birth, "NOM_USAGE": usage, "PRENOM": given}, PERSON_NAME_MAX
+    )
+    if reason:
+        return Problem(line, ref, reason)
     # Parents often give their mobile as their personal number; use it when it is one.
     written = f.get("TEL_PORTABLE") or ""
     mobile = normalise.phone_e164(written)
     if mobile is None:
         personal = normalise.phone_e164(f.get("TEL_PERSONNEL"))
         mobile = personal if normalise.is_mobile(personal) else None
+    reason = normalise.key_too_long(
+        "NOM_DE_FAMILLE, PRENOM and mobile",
+        family.identity_key(birth, given, mobile) or "", IDENTITY_KEY_MAX,
+    )
+    if reason:
+        return Problem(line, ref, reason)
+    warnings = []
+    if written and mobile is None:
+        warnings.append(Problem(line, ref, f"TEL_PORTABLE {written!r} is not a phone number: "
+                                "imported without a mobile", rejected=False))
     email = (f.get("MEL") or "").strip() or None
+    # An address that does not fit is not one (RFC 5321 allows 254 characters): it is
+    # not cut, which would give someone else's address; the person is kept without it.
+    reason = normalise.too_long("MEL", email, EMAIL_MAX)
+    if reason:
+        warnings.append(Problem(line, ref, f"{reason}: imported without an e-mail",
+                                rejected=False))
+        email = None
     record = PersonRecord(
         line=line, ref=ref, source_id=source_id,
         civility=normalise.civility(f.get("LC_CIVILITE") or f.get("LL_CIVILITE")),
@@ -244,16 +373,12 @@ def _person(attrs: dict, f: dict, line: int):
         given_name=given, mobile=mobile, email=email if email and "@" in email else None,
         sms_consent=normalise.yes_no(f.get("ACCEPTE_SMS")),
     )
-    if written and mobile is None:
-        warning = Problem(line, ref, f"TEL_PORTABLE {written!r} is not a phone number: "
-                          "imported without a mobile", rejected=False)
-        return warning, record
-    return record
+    return (*warnings, record) if warnings else record
 
 
 def _link(attrs: dict, f: dict, line: int) -> LinkRecord | Problem | None:
-    ref = (f"RESPONSABLE_ELEVE ELEVE_ID={f.get('ELEVE_ID') or '?'} "
-           f"PERSONNE_ID={f.get('PERSONNE_ID') or '?'}")
+    ref = (f"RESPONSABLE_ELEVE ELEVE_ID={_shown(f.get('ELEVE_ID') or '?')} "
+           f"PERSONNE_ID={_shown(f.get('PERSONNE_ID') or '?')}")
     level = f.get("RESP_LEGAL", "")
     if level in ("", "0"):
         return None  # a contact, not a legal representative: never linked
@@ -269,8 +394,16 @@ def _mef(attrs: dict, f: dict, line: int) -> MefRecord | Problem:
     code = codes.normalise_code(attrs.get("CODE_MEF"))
     if not code:
         return Problem(line, "MEF", "CODE_MEF missing")
+    ref = f"MEF CODE_MEF={_shown(code)}"
+    mefstat11 = f.get("CODE_MEFSTAT") or None
+    reason = (normalise.too_long("CODE_MEF", code, MEF_CODE_MAX)
+              or normalise.too_long("CODE_MEFSTAT", mefstat11, MEFSTAT_MAX))
+    if reason:
+        return Problem(line, ref, reason)
     label = normalise.clean_name(f.get("FORMATION") or f.get("LIBELLE_LONG"))
-    return MefRecord(line=line, code=code, mefstat11=f.get("CODE_MEFSTAT") or None, label=label)
+    label, warning = normalise.fit_label("FORMATION", label, MEF_LABEL_MAX)
+    record = MefRecord(line=line, code=code, mefstat11=mefstat11, label=label)
+    return (Problem(line, ref, warning, rejected=False), record) if warning else record
 
 
 _RECORDS = {
@@ -286,15 +419,17 @@ class SiecleFile:
     def __init__(self, path):
         self.path = str(path)
         self.name = self.path
-        self.kind = sniff(self.path)
+        # Read once here (the whole file), then used by sniff and records.
+        self.encoding = xml_encoding(self.path)
+        self.kind = sniff(self.path, self.encoding)
         self.size = os.path.getsize(self.path)
         self.position = 0
 
     def records(self) -> Iterator:
         """Yield the Header, then records and Problems in file order."""
         handlers = _RECORDS[self.kind]
-        source = open_xml(self.path)
-        expat, collector = _parser(set(handlers))
+        source = open_xml(self.path, self.encoding)
+        expat, collector = _parser(set(handlers), self.encoding.parser_encoding)
         header_seen = False
         try:
             while True:

@@ -1,6 +1,12 @@
 """`idp directory`: import with a summary, clients' allow-lists, counts."""
 
+from sqlalchemy.exc import DataError
+
+from idp.directory import importer
 from idp.directory.cli import directory
+from tests.directory.builders import eleves_xml
+from tests.directory.builders import pupil
+from tests.directory.conftest import COLLEGE
 from tests.directory.conftest import ECOLE
 from tests.directory.conftest import EXAMPLES
 from tests.directory.conftest import onde_files
@@ -79,3 +85,36 @@ def test_stats_counts_the_directory(idp_directory, examples_imported):
 def test_the_group_is_named_directory():
     assert directory.name == "directory"
     assert set(directory.commands) == {"import", "allow", "stats"}
+
+
+def test_mass_departures_need_the_operators_option(idp_directory, tmp_path):
+    path = tmp_path / "ElevesSansAdresses.xml"
+    four = [pupil(eleve_id=str(i), ine=f"{i:09d}AB") for i in range(1, 5)]
+    path.write_text(eleves_xml(four), encoding="iso-8859-15")
+    idp_directory("import", "--format", "siecle", str(path))
+    path.write_text(eleves_xml(four[:1]), encoding="iso-8859-15")
+    result, _ = idp_directory("import", "--format", "siecle", str(path), as_json=False)
+    assert result.exit_code == 1
+    assert "3 of the 4 current pupils of 0830901D are not in the file" in result.output
+    result, data = idp_directory("import", "--format", "siecle", "--allow-mass-departure",
+                                 str(path))
+    assert result.exit_code == 0 and data["totals"]["left"] == 3
+
+
+def test_a_file_the_database_refuses_is_reported_and_the_next_ones_import(
+        idp_directory, monkeypatch):
+    def refuse(self):
+        # What PostgreSQL does with a value too long for its column, on any database.
+        raise DataError("UPDATE pupils SET division=%(division)s", {},
+                        Exception("value too long for type character varying(64)"))
+
+    monkeypatch.setattr(importer._PupilsJob, "_mark_left", refuse)
+    collège = EXAMPLES / "siecle" / COLLEGE / "ElevesSansAdresses.xml"
+    result, _ = idp_directory("import", "--format", "siecle", str(collège),
+                              str(EXAMPLES / "siecle" / "Nomenclature.xml"), as_json=False)
+    assert result.exit_code == 1
+    assert f"REFUSED: {collège}: the database refused the file while writing pupils " \
+        "(Exception: value too long for type character varying(64)); nothing from it was " \
+        "imported" in result.output
+    assert "Nomenclature.xml (nomenclature): 7 created" in result.output
+    assert "Traceback" not in result.output

@@ -1,11 +1,18 @@
-"""Importing SIECLE and ONDE files: idempotence, next year, moves, rollback, bad rows."""
+"""Importing SIECLE and ONDE files: idempotence, next year, moves, rollback, bad rows,
+guards against files that would undo the directory."""
 
 import pytest
+from sqlalchemy import insert
 from sqlalchemy import select
 
+from idp.directory import family
 from idp.directory import importer
+from idp.directory import lookup
 from idp.directory.models import Academie
+from idp.directory.models import ParentIdentity
 from idp.directory.models import Pupil
+from idp.directory.models import Representative
+from idp.directory.models import RepresentativeLink
 from idp.directory.models import School
 from idp.extensions import db
 from idp.models import Account
@@ -261,7 +268,7 @@ def test_onde_files_need_the_uai_and_files_of_the_wrong_format_are_refused(app, 
                           refused_ok=True)
     assert "not an ONDE" in report.error
     [report] = run_import([EXAMPLES / "onde" / ECOLE / "CSVExtraction.csv"], refused_ok=True)
-    assert "not well-formed XML" in report.error
+    assert report.error and report.kind is None  # refused as not a SIECLE export
 
 
 def test_a_nomenclature_imported_after_the_pupils_gives_them_their_level(app, run_import):
@@ -283,3 +290,223 @@ def test_pupil_names_fixed_by_the_school_reach_their_account(app, run_import, tm
     with app.app_context():
         account = db.session.execute(select(Account).where(Account.role == "eleve")).scalar_one()
         assert (account.given_name, account.identifier) == ("Jean", "j.martin1")
+
+
+# --- Rejected rows are not departures -------------------------------------------------
+
+
+def write(path, text):
+    """Write a test file in the encoding SIECLE and ONDE use."""
+    path.write_text(text, encoding="iso-8859-15")
+    return path
+
+
+def pupils_left(app) -> dict:
+    """Whether each pupil is marked as having left, by INE."""
+    return {ine: p["left"] for ine, p in pupils_by_ine(app).items()}
+
+
+def links_by_source(app) -> set:
+    """Each legal link as (representative's source key, pupil's INE, level)."""
+    with app.app_context():
+        return set(db.session.execute(
+            select(Representative.source_key, Pupil.ine, RepresentativeLink.legal_level)
+            .join(RepresentativeLink, RepresentativeLink.representative_id == Representative.id)
+            .join(Pupil, Pupil.id == RepresentativeLink.pupil_id)
+        ).all())
+
+
+FOUR = [pupil(eleve_id="1", ine="111111111AA", given="Anaëlle"),
+        pupil(eleve_id="2", ine="222222222BB", given="Bruno"),
+        pupil(eleve_id="3", ine="333333333CC", given="Chloé"),
+        pupil(eleve_id="4", ine="444444444DD", given="David")]
+PARENTS = [person("10", birth="MARTIN", given="Paul", mobile="0611111111"),
+           person("11", birth="ROUX", given="Sophie", mobile="0622222222"),
+           person("12", birth="DURAND", given="Luc", mobile="0633333333")]
+PARENT_LINKS = [("1", "10", "1"), ("1", "11", "2"), ("2", "12", "1"), ("3", "12", "1"),
+                ("4", "10", "1")]
+
+
+def test_rejected_rows_keep_the_pupils_people_and_links_they_name(app, run_import, tmp_path):
+    eleves, resp = tmp_path / "ElevesSansAdresses.xml", tmp_path / "Responsables.xml"
+    run_import([write(eleves, eleves_xml(FOUR)),
+                write(resp, responsables_xml(PARENTS, PARENT_LINKS))])
+    with app.app_context():
+        sophie_id = db.session.execute(
+            select(Representative.identity_id)
+            .where(Representative.source_key == f"siecle:{COLLEGE}:11")
+        ).scalar_one()
+        account = family.create_parent_account(db.session.get(ParentIdentity, sophie_id))
+        anaelle = db.session.execute(
+            select(Pupil).where(Pupil.ine == "111111111AA")
+        ).scalar_one()
+        family.confirm_child(account, anaelle)
+        db.session.commit()
+        account_id = account.id
+    links_before = links_by_source(app)
+    # Next export: Anaëlle's birth date lost its century, Chloé's INE is blank, Bruno has
+    # gone; Sophie's first name is blank; the link of David to Paul has a bad RESP_LEGAL.
+    year2 = [dict(FOUR[0], born="14/05/11"), dict(FOUR[2], ine=""), FOUR[3]]
+    people2 = [PARENTS[0], dict(PARENTS[1], given=""), PARENTS[2]]
+    links2 = [("1", "10", "1"), ("1", "11", "2"), ("2", "12", "1"), ("3", "12", "1"),
+              ("4", "10", "9")]
+    reports = run_import([write(eleves, eleves_xml(year2)),
+                          write(resp, responsables_xml(people2, links2))])
+    pupils_report, people_report = reports
+    assert (pupils_report.rejected, pupils_report.left) == (2, 1)
+    assert pupils_report.details["rejected_kept_unchanged"] == 2
+    assert pupils_left(app) == {"111111111AA": False, "222222222BB": True,
+                                "333333333CC": False, "444444444DD": False}
+    # Sophie's record and link stay, and so does Paul's link to David: nothing removed.
+    assert (people_report.removed, people_report.details["links_removed"]) == (0, 0)
+    assert people_report.details["rejected_kept_unchanged"] == 1
+    assert links_by_source(app) == links_before
+    # Sophie still gets the child she confirmed.
+    with app.app_context():
+        assert [c.given_name for c in lookup.children_of(account_id)] == ["Anaëlle"]
+    reasons = [p.reason for p in people_report.problems]
+    assert sorted(reasons) == ["NOM and PRENOM are required",
+                               "RESP_LEGAL '9': 1 or 2 expected",
+                               "person PERSONNE_ID 11 was rejected above: link not imported"]
+    # Once the rows are readable again, the same file is imported as usual.
+    reports = run_import([write(eleves, eleves_xml([FOUR[0], FOUR[2], FOUR[3]])),
+                          write(resp, responsables_xml(PARENTS, PARENT_LINKS[:2]
+                                                       + PARENT_LINKS[3:]))])
+    assert [r.rejected for r in reports] == [0, 0]
+    assert reports[1].details["links_removed"] == 1  # Luc and Bruno
+
+
+def test_many_rows_without_a_birth_date_mark_no_one_left(app, run_import, tmp_path):
+    many = [pupil(eleve_id=str(i), ine=f"{i:09d}AB", given=f"Prénom{i}") for i in range(1, 21)]
+    path = write(tmp_path / "ElevesSansAdresses.xml", eleves_xml(many))
+    run_import([path])
+    # 40 % of the rows lost their birth date: below the "more bad than good" refusal.
+    blanked = [dict(p, born="") if i % 5 < 2 else p for i, p in enumerate(many)]
+    [report] = run_import([write(path, eleves_xml(blanked))])
+    assert (report.rejected, report.left, report.unchanged) == (8, 0, 12)
+    assert not any(pupils_left(app).values())
+
+
+def test_links_to_rows_rejected_above_say_so_and_count_once(app, run_import, tmp_path):
+    good = [pupil(eleve_id=str(i), ine=f"{i:09d}AB", given=f"Prénom{i}") for i in range(1, 10)]
+    bad = [pupil(eleve_id="50", ine="050000000AB", born="31/02/2012")]
+    people = [person(str(100 + i), given=f"Parent{i}", mobile="") for i in range(1, 10)]
+    # Eight people whose first name is blank, each the parent of a listed pupil.
+    blank = [person(str(200 + i), given="", mobile="") for i in range(1, 9)]
+    links = [(str(i), str(100 + i), "1") for i in range(1, 10)]
+    links += [(str(i), str(200 + i), "2") for i in range(1, 9)] + [("50", "101", "2")]
+    reports = run_import([
+        write(tmp_path / "Responsables.xml", responsables_xml(people + blank, links)),
+        write(tmp_path / "ElevesSansAdresses.xml", eleves_xml(good + bad)),
+    ])
+    people_report = reports[1]
+    reasons = [p.reason for p in people_report.problems]
+    assert reasons.count("NOM and PRENOM are required") == 8
+    assert "person PERSONNE_ID 201 was rejected above: link not imported" in reasons
+    assert "pupil ELEVE_ID 50 was rejected above: link not imported" in reasons
+    assert not any("not in PERSONNES" in r or "import the pupils file" in r for r in reasons)
+    # 17 rows not imported, but 8 people and 1 pupil at fault: below the refusal threshold.
+    assert people_report.error is None and people_report.rejected == 17
+    assert people_report.details["links_created"] == 9
+
+
+def test_onde_rejected_pupil_rows_keep_the_pupil_and_say_so_in_links(app, run_import,
+                                                                     tmp_path):
+    sample = EXAMPLES / "onde" / ECOLE / "CSVExtraction.csv"
+    people = EXAMPLES / "onde" / ECOLE / "CSVExtractionResponsables.csv"
+    typo = write(tmp_path / "CSVExtraction.csv", sample.read_text(encoding="iso-8859-15")
+                 .replace("14/02/2016", "14/02/16"))
+    # First import: Lina's row is rejected, so her parents' links say why they are not made.
+    reports = run_import([typo, people], fmt="onde", uai=ECOLE)
+    reasons = [p.reason for p in reports[1].problems]
+    assert reasons == ["pupil LEGRAND Lina was rejected above: link not imported"] * 2
+    # Once imported, a later rejected row keeps her: not left, her parents still linked.
+    run_import([sample, people], fmt="onde", uai=ECOLE)
+    links_before = links_by_source(app)
+    reports = run_import([typo, people], fmt="onde", uai=ECOLE)
+    assert (reports[0].rejected, reports[0].left) == (1, 0)
+    assert pupils_left(app)["1609000001A"] is False
+    assert links_by_source(app) == links_before and reports[1].rejected == 0
+
+
+# --- Guards on what a file may undo ---------------------------------------------------
+
+
+def test_a_file_marking_most_of_a_school_as_left_is_refused_unless_allowed(
+        app, run_import, tmp_path):
+    path = tmp_path / "ElevesSansAdresses.xml"
+    run_import([write(path, eleves_xml(FOUR))])
+    before = snapshot(app, skip=RESERVED)
+    [report] = run_import([write(path, eleves_xml(FOUR[:1]))], refused_ok=True)
+    assert report.error == (
+        f"{path}: 3 of the 4 current pupils of {COLLEGE} are not in the file and would be "
+        "marked as having left: the file is refused (if they really left, import it again "
+        "with --allow-mass-departure)"
+    )
+    assert snapshot(app, skip=RESERVED) == before
+    # Half of the school leaving is a plausible year (the last level leaves)...
+    [report] = run_import([write(path, eleves_xml(FOUR[:2]))])
+    assert report.left == 2
+    # ...and the operator may confirm a larger departure (a school closing).
+    [report] = run_import([write(path, eleves_xml(FOUR[:1]))], allow_mass_departure=True)
+    assert report.left == 1 and sum(pupils_left(app).values()) == 3
+
+
+def test_a_file_without_a_school_year_cannot_follow_one_with_a_year(app, run_import, tmp_path):
+    path = tmp_path / "ElevesSansAdresses.xml"
+    # Without a year known for the school, the year stays unknown.
+    [report] = run_import([write(path, eleves_xml(FOUR, year=""))])
+    assert report.year is None
+    [report] = run_import([write(path, eleves_xml(FOUR, year=2025))])
+    assert report.year == 2025
+    before = snapshot(app, skip=RESERVED)
+    [report] = run_import([write(path, eleves_xml(FOUR[:3], year=""))], refused_ok=True)
+    assert report.error == (
+        f"{path}: ANNEE_SCOLAIRE is missing or unreadable: the file cannot be checked "
+        f"against the 2025 data already imported for {COLLEGE}"
+    )
+    assert snapshot(app, skip=RESERVED) == before
+
+
+# --- The database refusing a file -----------------------------------------------------
+
+
+def test_a_file_the_database_refuses_is_rolled_back_and_the_next_files_import(
+        app, run_import, monkeypatch):
+    learn = importer._PupilsJob._learn_school_names
+
+    def duplicate_school(self):
+        # A constraint the database enforces, broken half-way through the collège's file.
+        if self.report.uai == COLLEGE:
+            self.conn.execute(insert(School.__table__).values(
+                uai=COLLEGE, name="", created_at=self.now, updated_at=self.now))
+        learn(self)
+
+    monkeypatch.setattr(importer._PupilsJob, "_learn_school_names", duplicate_school)
+    before = snapshot(app, skip=RESERVED)
+    reports = run_import([EXAMPLES / "siecle" / COLLEGE / "ElevesSansAdresses.xml",
+                          EXAMPLES / "siecle" / LYCEE / "ElevesSansAdresses.xml",
+                          EXAMPLES / "siecle" / LYCEE / "ResponsablesSansAdresses.xml"],
+                         refused_ok=True)
+    refused, lycee, people = reports
+    assert refused.error.startswith(
+        f"{EXAMPLES / 'siecle' / COLLEGE / 'ElevesSansAdresses.xml'}: the database refused "
+        "the file while writing schools ("
+    )
+    assert refused.error.endswith("); nothing from it was imported")
+    assert (refused.uai, refused.year, refused.created) == (COLLEGE, 2025, 0)
+    assert (lycee.error, lycee.created, people.error) == (None, 4, None)
+    assert {p["uai"] for p in pupils_by_ine(app).values()} == {LYCEE}
+    after = snapshot(app, skip=RESERVED)
+    assert after["pupils"] != before["pupils"]
+
+
+def test_over_long_values_never_stop_the_next_files(app, run_import, tmp_path):
+    # Column limits: CODE_MEF 11, class 64, e-mail 254. PostgreSQL enforces them; a value
+    # beyond is either a rejected row or a refused file, never an exception.
+    eleves = write(tmp_path / "ElevesSansAdresses.xml", eleves_xml(
+        [pupil(mef="103100191101", division="3" * 65)] + FOUR[1:], uai=LYCEE))
+    reports = run_import([eleves, EXAMPLES / "siecle" / COLLEGE / "ElevesSansAdresses.xml"],
+                         refused_ok=True)
+    assert reports[0].error is None or "the database refused the file" in reports[0].error
+    assert (reports[1].error, reports[1].created) == (None, 6)

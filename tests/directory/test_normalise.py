@@ -88,3 +88,31 @@ def test_civilities_sexes_and_flags():
     assert (normalise.yes_no("1"), normalise.yes_no("Non"), normalise.yes_no("")) == (
         True, False, None
     )
+
+
+@pytest.mark.parametrize("value, limit, cut", [
+    ("CE2 - CM1 - Mme BLANC-DUPONT et M. VIDAL (décloisonnement lecture)", 64,
+     "CE2 - CM1 - Mme BLANC-DUPONT et M. VIDAL (décloisonnement…"),
+    ("CE2 - CM1 - Mme BLANC", 64, "CE2 - CM1 - Mme BLANC"),  # fits: unchanged
+    ("CP - Mme ROSSI / M. VIDAL", 17, "CP - Mme ROSSI…"),  # no dangling " /"
+    ("A" * 70, 64, "A" * 63 + "…"),  # no space near the end: cut in the word
+])
+def test_labels_are_cut_at_a_word_boundary_with_an_ellipsis(value, limit, cut):
+    assert normalise.shorten(value, limit) == cut
+    assert len(normalise.shorten(value, limit)) <= limit
+
+
+def test_fit_label_warns_only_when_it_cuts():
+    assert normalise.fit_label("Niveau", "CE2", 64) == ("CE2", None)
+    assert normalise.fit_label("Niveau", None, 64) == (None, None)
+    short, warning = normalise.fit_label("Niveau", "x " * 40, 64)
+    assert len(short) <= 64 and warning.startswith("Niveau is 80 characters long")
+
+
+def test_too_long_says_what_and_how_long_without_cutting():
+    assert normalise.too_long("CODE_MEF", "10310019110", 11) is None
+    assert normalise.too_long("CODE_MEF", None, 11) is None
+    assert normalise.too_long("CODE_MEF", "103100191101", 11) == (
+        "CODE_MEF is 12 characters long, more than the 11 the directory stores: "
+        "'103100191101'"
+    )

@@ -91,3 +91,118 @@ def test_files_of_another_kind_are_refused_with_a_clear_message(tmp_path, conten
     path.write_bytes(content)
     with pytest.raises(FileRejected, match=message):
         onde.OndeFile(path)
+
+
+def test_an_xml_file_or_a_workbook_given_as_onde_is_refused_with_a_hint(tmp_path):
+    path = tmp_path / "ElevesSansAdresses.xml"
+    path.write_bytes(b'<?xml version="1.0"?><BEE_ELEVES/>')
+    with pytest.raises(FileRejected, match="an XML file .*--format siecle"):
+        onde.OndeFile(path)
+
+
+ROW = "LEGRAND;;Lina;14/02/2016;F;1609000001A;CYCLE II;CE2;CE2 A;1"
+
+
+def test_windows_1252_from_excel_is_read_as_such(tmp_path):
+    # Œ and ’ are 0x8C and 0x92 in Windows-1252, control characters in ISO-8859-15.
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_bytes(onde_pupils_csv([
+        ("CŒUR", "Chloé", "01/09/2017", "F", "1709000003C", "CE1", "CE1"),
+        ("D\u2019ALMEIDA", "Noël", "05/05/2016", "M", "1609000004D", "CE2", "CE2"),
+    ]).encode("cp1252"))
+    assert [(r.family_name, r.given_name) for r in records(path)] == [
+        ("CŒUR", "Chloé"), ("D\u2019ALMEIDA", "Noël")
+    ]
+
+
+def test_an_unclosed_quote_refuses_the_file_naming_its_line(tmp_path):
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_text("\r\n".join([
+        ONDE_PUPILS_HEADER, ROW,
+        'MOREAU;;Tom;03/03/2015;M;1509000002B;"CYCLE III;CM2;CM2;2',
+        "PETIT;;Noé;01/02/2017;M;1709000005E;CYCLE II;CE1;CE1;3",
+        "ROBERT;;Mia;01/02/2017;F;1709000006F;CYCLE II;CE1;CE1;3",
+    ]) + "\r\n", encoding="utf-8")
+    with pytest.raises(FileRejected, match=(
+        r"line 3: cell 7 starts with a quote .* not closed on that line .*lines 3 to 5"
+    )):
+        records(path)
+
+
+def test_a_row_whose_cells_do_not_match_the_header_is_rejected(tmp_path):
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_text("\r\n".join([
+        ONDE_PUPILS_HEADER, ROW + ";;",  # trailing empty cells: harmless
+        "MOREAU;;Tom;03/03/2015;M;1509000002B;CYCLE III;CM2;CM2 - M. VIDAL; Mme X;2",
+        "PETIT;;Noé;01/02/2017;M;1709000005E;CYCLE II;CE1;3",
+    ]) + "\r\n", encoding="utf-8")
+    found = records(path)
+    assert [(p.line, p.ref, p.reason.split(" (")[0]) for p in found
+            if isinstance(p, Problem)] == [
+        (3, "MOREAU Tom", "11 cells for the 10 columns of the header"),
+        (4, "PETIT Noé", "9 cells for the 10 columns of the header"),
+    ]
+    assert [r.given_name for r in found if isinstance(r, PupilRecord)] == ["Lina"]
+
+
+def test_a_long_class_label_is_cut_with_a_warning_and_the_pupil_kept(tmp_path):
+    label = "CE2 - CM1 - Mme BLANC-DUPONT et M. VIDAL (décloisonnement lecture)"
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_text(onde_pupils_csv(
+        [("MARTIN", "Paul", "01/01/2016", "M", "1609000099Z", "CE2", label)]
+    ), encoding="iso-8859-15")
+    warning, pupil = records(path)
+    assert pupil.division == "CE2 - CM1 - Mme BLANC-DUPONT et M. VIDAL (décloisonnement…"
+    assert not warning.rejected and warning.line == 2
+    assert warning.reason.startswith("Libellé classe is 66 characters long, more than the 64")
+
+
+def test_a_name_too_long_for_its_column_rejects_the_row(tmp_path):
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_text(onde_pupils_csv(
+        [("MARTIN " * 19, "Paul", "01/01/2016", "M", "1609000099Z", "CE2", "CE2")]
+    ), encoding="utf-8")
+    [problem] = records(path)
+    assert problem.rejected and problem.reason.startswith("Nom élève is 132 characters long")
+
+
+PEOPLE_HEADER = ("Civilité Responsable;Nom usage responsable;Nom responsable;Prénom responsable;"
+                 "Adresse responsable;CP responsable;Commune responsable;Pays;Courriel;"
+                 "Téléphone domicile;Téléphone travail;Téléphone portable;Nom d'usage enfant;"
+                 "Nom de famille enfant;Prénom enfant;Classes enfants")
+
+
+def people_ids(tmp_path, rows):
+    """The record ids (source_id) of the people of a representatives file."""
+    path = tmp_path / "responsables.csv"
+    path.write_text("\r\n".join([PEOPLE_HEADER, *rows]) + "\r\n", encoding="utf-8")
+    return [r.source_id for r in records(path) if isinstance(r, PersonRecord)]
+
+
+def test_namesakes_without_mobile_or_email_are_told_apart_by_address(tmp_path):
+    first, second, again = people_ids(tmp_path, [
+        "M.;;MARTIN;Jean;1 rue des Lilas;06000;Nice;FRANCE;;;;;;N'DIAYE;Aïssatou;CM2",
+        "M.;;MARTIN;Jean;2 rue des Roses;06000;Nice;FRANCE;;;;;;NOUVEL;Ali;CE2",
+        # The same address written otherwise: the same person, listed again.
+        "M.;;Martin;JEAN;1, RUE DES LILAS;06000;NICE;FRANCE;;;;;;N'DIAYE;Moussa;CP",
+    ])
+    assert first != second and first == again
+
+
+def test_namesakes_without_any_contact_or_address_are_told_apart_by_children(tmp_path):
+    first, second, again = people_ids(tmp_path, [
+        "M.;;MARTIN;Jean;;;;;;;;;;N'DIAYE;Aïssatou;CM2",
+        "M.;;MARTIN;Jean;;;;;;;;;;NOUVEL;Ali;CE2",
+        "M.;;MARTIN;Jean;;;;;;;;;;N'DIAYE;Aïssatou;CM2",
+    ])
+    assert first != second and first == again
+
+
+def test_a_mobile_still_identifies_a_person_whatever_the_address(tmp_path):
+    first, second = people_ids(tmp_path, [
+        "M.;;MARTIN;Jean;1 rue des Lilas;06000;Nice;FRANCE;;;;06 11 22 33 44;;A;Léa;CP",
+        "M.;;MARTIN;Jean;2 rue des Roses;06000;Nice;FRANCE;;;;0611223344;;B;Noé;CE1",
+    ])
+    assert first == second
+    # The key of a person with a mobile is the one earlier versions gave: kept records.
+    assert first == onde.person_digest("MARTIN", "Jean", "+33611223344", "", [], [])
