@@ -13,6 +13,7 @@ from flask import g
 from flask import render_template
 from flask import request
 from flask import session
+from flask import url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from idp.extensions import db
@@ -81,6 +82,19 @@ def _reject_nul():
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def pending_authorization(data: dict | None = None) -> str | None:
+    """The service's pending authorization request (a flow id) to come back to: from a
+    journey's stored flow, or, once that is gone, from the page's address (each step
+    carries it). Only its shape is checked here: the pages it is passed to check it."""
+    value = (data or {}).get("authorize") or request.values.get("flow") or ""
+    return value if isinstance(value, str) and FLOW_PARAM.fullmatch(value) else None
+
+
+def login_url(authorize: str | None = None) -> str:
+    """The login page, for the pending request when there is one."""
+    return url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
 
 
 def reads_only() -> None:

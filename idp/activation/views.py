@@ -25,8 +25,8 @@ from idp.services import password_policy
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
-from idp.web import FLOW_PARAM
 from idp.web import client_ip
+from idp.web import pending_authorization
 from idp.web import provider
 from idp.web import render_error
 
@@ -47,17 +47,9 @@ def _codes() -> PhoneCodes:
     return PhoneCodes(provider().messages, provider().ratelimiter)
 
 
-def _authorize(data=None) -> str | None:
-    """The pending authorization request of the service, from the flow or, once the
-    flow is gone, from the page's address (every step carries it)."""
-    value = (data or {}).get("authorize") or request.values.get("flow") or ""
-    # Only passed along to pages that check it; the shape is all that matters here.
-    return value if FLOW_PARAM.fullmatch(value) else None
-
-
 def _expired_page(kind=service.PARENT_FLOW, data=None):
     db.session.rollback()
-    authorize = _authorize(data)
+    authorize = pending_authorization(data)
     minutes = service.flow_minutes()
     if kind == service.PARENT_FLOW:
         # The parent's journey starts again at "Activer mon compte", for the same service.
@@ -170,7 +162,7 @@ def parent_identify():
                     audit.record("activation.code_sent", identity_id=identity.id)
                     db.session.commit()
                     return redirect(url_for("activation.parent_code", f=flow_id,
-                                            flow=_authorize(data)))
+                                            flow=pending_authorization(data)))
     return render_template("activation/parent_identify.html", form=form, errors=errors,
                            authorize=authorize, minutes=service.flow_minutes()), status
 
@@ -181,7 +173,7 @@ def parent_code():
     flow_id, data = _load(service.PARENT_FLOW)
     if data is None:
         return _expired_page()
-    authorize = _authorize(data)
+    authorize = pending_authorization(data)
     errors, notice, status = {}, None, 200
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
@@ -243,7 +235,7 @@ def _birthdate_mismatch(flow_id, kind, data, account, final_message):
         provider().flows.delete(flow_id)
         db.session.commit()
         return render_error(403, "Activation impossible", final_message,
-                            back_url=url_for("auth.login", flow=_authorize(data)),
+                            back_url=url_for("auth.login", flow=pending_authorization(data)),
                             back_label="Retour à la connexion")
     _save(flow_id, kind, data)
     return None
@@ -265,7 +257,7 @@ def _children_step(kind, next_endpoint, template, step, total, next_title):
             data["children"] = {str(k): v for k, v in answers.items()}
             data["step"] = "password" if kind == service.PARENT_FLOW else "email"
             _save(flow_id, kind, data)
-            return redirect(url_for(next_endpoint, f=flow_id, flow=_authorize(data)))
+            return redirect(url_for(next_endpoint, f=flow_id, flow=pending_authorization(data)))
         ended = _birthdate_mismatch(
             flow_id, kind, data, account,
             "Les dates de naissance saisies ne correspondent pas à celles connues des "
@@ -307,7 +299,7 @@ def parent_password():
         errors = service.password_errors(verdict.error)
     return render_template("activation/password.html", flow_id=flow_id,
                            action=url_for("activation.parent_password",
-                                          flow=_authorize(data)),
+                                          flow=pending_authorization(data)),
                            step=4, total=5, step_title=CREDENTIALS_STEP,
                            next_title="Accès aux services",
                            **_password_form(account, errors, data)), 422 if errors else 200
@@ -331,14 +323,14 @@ def account_password():
             data["step"] = "identity"
             _save(flow_id, service.ACCOUNT_FLOW, data)
             return redirect(url_for("activation.account_identity", f=flow_id,
-                                    flow=_authorize(data)))
+                                    flow=pending_authorization(data)))
         errors = service.password_errors(verdict.error)
     # Step 2 confirms a parent's children, a pupil's own birth date.
     next_title = "Confirmation des enfants" if account.role == "responsable" \
         else "Confirmation de l'identité"
     return render_template("activation/password.html", flow_id=flow_id,
                            action=url_for("activation.account_password",
-                                          flow=_authorize(data)),
+                                          flow=pending_authorization(data)),
                            step=1, total=4, step_title="Choix du mot de passe",
                            next_title=next_title, minutes=service.flow_minutes(),
                            **_password_form(account, errors, data)), 422 if errors else 200
@@ -365,7 +357,7 @@ def account_identity():
             data["step"] = "email"
             _save(flow_id, service.ACCOUNT_FLOW, data)
             return redirect(url_for("activation.account_email", f=flow_id,
-                                    flow=_authorize(data)))
+                                    flow=pending_authorization(data)))
         ended = _birthdate_mismatch(
             flow_id, service.ACCOUNT_FLOW, data, account,
             "La date de naissance saisie ne correspond pas. Adressez-vous à votre "
@@ -377,7 +369,7 @@ def account_identity():
                                     "de l'établissement.")
         status = 422
     return render_template("activation/pupil_identity.html", flow_id=flow_id, errors=errors,
-                           step=2, total=4, authorize=_authorize(data)), status
+                           step=2, total=4, authorize=pending_authorization(data)), status
 
 
 @bp.route("/compte/courriel", methods=["GET", "POST"])
@@ -417,7 +409,7 @@ def account_email():
             return _activated_page(response, email, account)
     return render_template("activation/email.html", flow_id=flow_id, errors=errors,
                            email=email, required=required, step=3, total=4,
-                           authorize=_authorize(data)), 422 if errors else 200
+                           authorize=pending_authorization(data)), 422 if errors else 200
 
 
 def _activated_page(response, email: str, account):

@@ -160,47 +160,38 @@ def _skip_reason(account: Account | None) -> str | None:
 
 @dataclass(frozen=True)
 class OtherSchoolNotice:
-    """A provisional password that another school's notice carries and that still works."""
+    """A provisional password that another school's notice carries and that still works.
 
-    uai: str
-    school_name: str | None
+    Which school is not told to this one: that the parent has a child there is none of
+    its business (data minimisation); the audit trail records it (`uai`).
+    """
+
     # None: a password recorded without an end (never by `issue`, which always sets one).
     expires_at: datetime | None
 
 
-def _holds_notice_of_another_school(account: Account | None, school_row: School,
-                                    now: datetime) -> bool:
+def notice_of_another_school(account: Account | None,
+                             school_row: School) -> OtherSchoolNotice | None:
+    """The working notice that another school printed for this account, if any:
+    replacing its password would void it."""
     if (account is None or account.status != "provisional" or not account.password_hash
             or account.provisional_uai in (None, school_row.uai)):
-        return False
+        return None
     expires_at = account.provisional_expires_at
-    return expires_at is None or expires_at > now
+    if expires_at is not None and expires_at <= utcnow():
+        return None
+    return OtherSchoolNotice(expires_at)
 
 
 def notices_of_other_schools(accounts, school_row: School) -> dict[int, OtherSchoolNotice]:
-    """Account id -> the working notice that another school printed, for those of these
-    accounts (None allowed) that hold one: replacing its password would void it.
-
-    The schools' names are read in one query, for a whole page of people.
-    """
-    now = utcnow()
-    held = [a for a in accounts if _holds_notice_of_another_school(a, school_row, now)]
-    if not held:
-        return {}
-    names = dict(db.session.execute(
-        select(School.uai, School.name)
-        .where(School.uai.in_({a.provisional_uai for a in held}))
-    ).all())
-    return {a.id: OtherSchoolNotice(a.provisional_uai, names.get(a.provisional_uai),
-                                    a.provisional_expires_at) for a in held}
-
-
-def notice_of_another_school(account: Account | None,
-                             school_row: School) -> OtherSchoolNotice | None:
-    """The working notice that another school printed for this account, if any."""
-    if account is None:
-        return None
-    return notices_of_other_schools([account], school_row).get(account.id)
+    """Account id -> the working notice another school printed, for those of these
+    accounts (None allowed) that hold one."""
+    found = {}
+    for account in accounts:
+        notice = notice_of_another_school(account, school_row)
+        if notice is not None:
+            found[account.id] = notice
+    return found
 
 
 def _notice_of_another_school(account: Account | None, school_row: School) -> str | None:
@@ -211,11 +202,10 @@ def _notice_of_another_school(account: Account | None, school_row: School) -> st
         return None
     from idp.admin.notices import french_date  # notices imports this module
 
-    name = other.school_name or "un autre établissement"
     until = f", valable jusqu'au {french_date(other.expires_at)}" if other.expires_at else ""
-    return (f"notification déjà remise par {name} (UAI {other.uai}){until} "
-            "(un seul compte par parent) ; si elle est perdue : « Nouveau mot de passe "
-            "provisoire » sur sa fiche")
+    return (f"notification déjà remise par un autre établissement{until} (un seul compte "
+            "par parent) ; si elle est perdue : « Nouveau mot de passe provisoire » sur sa "
+            "fiche")
 
 
 def _pupil_account(pupil) -> Account:

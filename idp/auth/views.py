@@ -51,7 +51,6 @@ MESSAGES = {
 
 
 LOGIN_TEMPLATE = "auth/login.html"
-# The flow ids we issue (secrets.token_urlsafe): unchanged by URL quoting and HTML escaping.
 
 
 class LoginPageShells:
@@ -87,6 +86,8 @@ class LoginPageShells:
             or current_app.jinja_env.auto_reload
             or any(key != "csrf" for key in session)
             or request.cookies.get(current_app.config["SESSION_COOKIE_NAME_SSO"])
+            # Flow ids of our shape (token_urlsafe) are unchanged by URL quoting and
+            # HTML escaping, so the shell can take them as they are; others go to Jinja.
             or (flow_id and not FLOW_PARAM.fullmatch(flow_id))
         ):
             return None

@@ -58,9 +58,11 @@ def directory():
               help="The school's UAI: required for ONDE, whose files do not carry it.")
 @click.option("--school-name", default=None,
               help="The name of the school given by --uai, as shown to services.")
-@click.option("--allow-mass-departure", is_flag=True,
-              help="Let a pupils file mark more than half of a school's pupils as having "
-                   "left (a school closing or merging); refused otherwise.")
+@click.option("--allow-mass-departure", "allow_mass_departure", multiple=True,
+              metavar="UAI",
+              help="Let the pupils file of this school (UAI, repeatable) mark more than "
+                   "half of its pupils as having left (a school closing or merging); "
+                   "refused otherwise.")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
@@ -74,10 +76,10 @@ def import_command(ctx, fmt, uai, school_name, allow_mass_departure, files):
             with click.progressbar(length=total, label="Import", file=sys.stderr) as bar:
                 reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
                                                 progress=bar.update,
-                                                allow_mass_departure=allow_mass_departure)
+                                                allow_mass_departure=_uais(allow_mass_departure))
         else:
             reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
-                                            allow_mass_departure=allow_mass_departure)
+                                            allow_mass_departure=_uais(allow_mass_departure))
         summed = totals(reports)
         text = "\n".join(_summary(r) for r in reports)
         text += "\nTotal: " + ", ".join(f"{summed[c]} {c}" for c in COUNTS)
@@ -147,3 +149,8 @@ def standalone() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     standalone()
+
+
+def _uais(values) -> frozenset[str]:
+    """The UAIs an option names, written as the files write them (upper case)."""
+    return frozenset(value.strip().upper() for value in values)

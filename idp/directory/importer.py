@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
@@ -37,7 +38,8 @@ from sqlalchemy import func
 from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError
+from sqlalchemy.exc import IntegrityError
 
 from idp.directory import academies as academy_codes
 from idp.directory import codes
@@ -173,12 +175,13 @@ class Rejections:
 
 def import_files(paths: Iterable, fmt: str, *, uai: str | None = None,
                  school_name: str | None = None, progress: Progress | None = None,
-                 allow_mass_departure: bool = False) -> list[FileReport]:
+                 allow_mass_departure: Collection[str] = ()) -> list[FileReport]:
     """Import files of one format, each in its own transaction, in dependency order.
 
     `uai` names the school of ONDE files (which do not say it) and checks SIECLE ones;
     `school_name` needs it, so that it can only name that school. `allow_mass_departure`
-    lets a pupils file mark more than half of a school's pupils as having left.
+    names the schools (UAIs) whose pupils file may mark more than half of their pupils as
+    having left; no other school loses that protection.
     """
     if school_name and not uai:
         raise ValueError("a school name needs the school's UAI (--uai)")
@@ -199,7 +202,7 @@ def import_files(paths: Iterable, fmt: str, *, uai: str | None = None,
 
 
 def import_file(source, fmt: str, *, uai: str | None = None, school_name: str | None = None,
-                progress: Progress | None = None, allow_mass_departure: bool = False,
+                progress: Progress | None = None, allow_mass_departure: Collection[str] = (),
                 rejections: Rejections | None = None) -> FileReport:
     """Import one opened file in one transaction and return its report.
 
@@ -224,7 +227,9 @@ def import_file(source, fmt: str, *, uai: str | None = None, school_name: str | 
     except FileRejected as exc:
         db.session.rollback()
         return _refused(source, fmt, report, str(exc))
-    except DBAPIError as exc:
+    except (DataError, IntegrityError) as exc:
+        # What this file's data did (a value too long, a broken constraint); a lost
+        # connection or a timeout is no fault of the file and stops the command.
         db.session.rollback()
         return _refused(source, fmt, report, _database_refusal(report.file, exc))
     except BaseException:
@@ -247,7 +252,7 @@ def _refused(source, fmt: str, report: FileReport, error: str) -> FileReport:
 _WRITTEN_TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(\w+)", re.I)
 
 
-def _database_refusal(file: str, exc: DBAPIError) -> str:
+def _database_refusal(file: str, exc: DataError | IntegrityError) -> str:
     """An operator's message for a database error: what was refused, where; no traceback."""
     cause = exc.orig if exc.orig is not None else exc
     # The driver's first line says what (and PostgreSQL's DETAIL lines may quote data).
@@ -262,7 +267,7 @@ class _Job:
     """Shared machinery: the school, batches, progress."""
 
     def __init__(self, conn, source, fmt, report, *, uai, school_name, progress,
-                 allow_mass_departure=False, rejections=None):
+                 allow_mass_departure=(), rejections=None):
         self.conn = conn
         self.source = source
         self.fmt = fmt
@@ -753,12 +758,13 @@ class _PupilsJob(_Job):
             else:
                 gone.append(pid)
         current = self.current_pupils
-        if gone and not self.allow_mass_departure and len(gone) > current * MAX_DEPARTURE_SHARE:
+        allowed = self.report.uai in self.allow_mass_departure
+        if gone and not allowed and len(gone) > current * MAX_DEPARTURE_SHARE:
             raise FileRejected(
                 f"{self.report.file}: {len(gone)} of the {current} current pupils of "
                 f"{self.report.uai} are not in the file and would be marked as having "
                 "left: the file is refused (if they really left, import it again with "
-                "--allow-mass-departure)"
+                f"--allow-mass-departure {self.report.uai})"
             )
         for chunk in chunks(gone):
             self.conn.execute(

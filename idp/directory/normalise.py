@@ -170,6 +170,16 @@ def too_long(label: str, value: str | None, limit: int) -> str | None:
             f"stores: {preview!r}")
 
 
+def first_too_long(values: dict[str, str | None], limit: int) -> str | None:
+    """Why the first of these values (label -> value) that does not fit `limit`
+    characters does not, as `too_long` says it; None when all fit."""
+    for label, value in values.items():
+        reason = too_long(label, value, limit)
+        if reason:
+            return reason
+    return None
+
+
 def shorten(value: str, limit: int) -> str:
     """Cut a free-text label (a class, a level, a school name) to at most `limit`
     characters, at a word boundary when one is near, ending with an ellipsis."""

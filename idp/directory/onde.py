@@ -81,6 +81,9 @@ CLASS_MAX = Pupil.division.type.length
 PERSON_NAME_MAX = Representative.birth_name.type.length
 EMAIL_MAX = Representative.email.type.length
 IDENTITY_KEY_MAX = ParentIdentity.key.type.length
+# A row's reference holds its names whole when they fit their columns: the importer
+# finds the stored pupil or person of a rejected row by them.
+REF_MAX = 2 * max(NAME_MAX, PERSON_NAME_MAX) + 1
 
 
 def header_key(value: str) -> str:
@@ -251,7 +254,7 @@ class OndeFile:
             yield Problem(line, ref, "Date naissance missing")
             return
         usage = normalise.clean_name(_cell(row, pos, "usage_name"))
-        reason = _too_long_names(
+        reason = normalise.first_too_long(
             {"Nom élève": family, "Nom d'usage élève": usage, "Prénom élève": given}, NAME_MAX
         ) or normalise.key_too_long(
             "Nom élève and Prénom élève", normalise.pupil_key(family, given), NAME_KEY_MAX
@@ -292,19 +295,42 @@ class OndeFile:
             raise FileRejected(f"{self.name}: no children columns ('Prénom enfant'...)")
         group = _positions(header[child_start:], CHILD_COLUMNS)
         width = max(group.values()) + 1
-        for line, row in rows:
-            yield from self._person(row, pos, group, width, child_start, line)
+        # A representative without mobile or e-mail is known by names alone, as in every
+        # earlier import, so that a parent who moves or whose children change keeps the
+        # record (and the account made on it) from one year to the next. Only namesakes
+        # of one file (two `M. MARTIN Jean` at different addresses) are told apart, by
+        # their address, else their children: the whole file is read first to find them.
+        apart: dict[int, str] = {}
+        items = [item for line, row in rows
+                 for item in self._person(row, pos, group, width, child_start, line, apart)]
+        variants: dict[str, set[str]] = {}
+        for item in items:
+            if isinstance(item, PersonRecord) and item.line in apart:
+                variants.setdefault(item.source_id, set()).add(apart[item.line])
+        namesakes = {plain for plain, parts in variants.items() if len(parts) > 1}
+        for item in items:
+            if isinstance(item, PersonRecord | LinkRecord) and item.line in apart:
+                plain = item.source_id if isinstance(item, PersonRecord) \
+                    else item.person_source_id
+                if plain in namesakes:
+                    told_apart = _digest(f"{plain}|{apart[item.line]}")
+                    if isinstance(item, PersonRecord):
+                        item.source_id = told_apart
+                    else:
+                        item.person_source_id = told_apart
+            yield item
 
-    def _person(self, row, pos, group, width, child_start, line) -> Iterator:
+    def _person(self, row, pos, group, width, child_start, line, apart) -> Iterator:
         birth = normalise.clean_name(_cell(row, pos, "birth_name"))
         given = normalise.clean_name(_cell(row, pos, "given_name"))
-        ref = f"{birth} {given}".strip()[:80] or "?"
+        ref = f"{birth} {given}".strip()[:REF_MAX] or "?"
         if not birth or not given:
             yield Problem(line, ref, "Nom responsable and Prénom responsable are required")
             return
         usage = normalise.clean_name(_cell(row, pos, "usage_name"))
-        reason = _too_long_names({"Nom responsable": birth, "Nom usage responsable": usage,
-                                  "Prénom responsable": given}, PERSON_NAME_MAX)
+        reason = normalise.first_too_long(
+            {"Nom responsable": birth, "Nom usage responsable": usage,
+             "Prénom responsable": given}, PERSON_NAME_MAX)
         if reason:
             yield Problem(line, ref, reason)
             return
@@ -338,12 +364,13 @@ class OndeFile:
             child = {f: (cells[i].strip() if i < len(cells) else "") for f, i in group.items()}
             if child.get("given_name") and (child.get("family_name") or child.get("usage_name")):
                 children.append(child)
-        digest = person_digest(
-            birth, given, mobile, email,
-            address=[_cell(row, pos, f) for f in ("address", "postcode", "city")],
-            children=[(c.get("family_name", ""), c.get("usage_name", ""), c["given_name"])
-                      for c in children],
-        )
+        digest = person_digest(birth, given, mobile, email)
+        if not (mobile or email):
+            apart[line] = namesake_part(
+                [_cell(row, pos, f) for f in ("address", "postcode", "city")],
+                [(c.get("family_name", ""), c.get("usage_name", ""), c["given_name"])
+                 for c in children],
+            )
         stored_email = email if "@" in email else None
         # Not cut (a cut address is someone else's): the person is kept without it.
         reason = normalise.too_long("Courriel", stored_email, EMAIL_MAX)
@@ -365,34 +392,36 @@ class OndeFile:
             )
 
 
-def person_digest(birth_name: str, given_name: str, mobile: str | None, email: str,
-                  address: list[str], children: list[tuple[str, str, str]]) -> str:
+def person_digest(birth_name: str, given_name: str, mobile: str | None, email: str) -> str:
     """The id of a representative within a school's ONDE file, which gives none.
 
     Rows that give the same names and the same mobile (else e-mail) are one person,
-    listed again. Without either, namesakes are common (two `M. MARTIN Jean`) and
-    merging them would link one to the other's children: the address (compared without
-    case, accents, spaces or punctuation) must match too, and without an address the
-    children listed. The keys of records with a mobile or e-mail are unchanged from the
-    first version of this rule, so that their representative records are kept.
+    listed again; without either, the names alone, unless the file lists namesakes (see
+    `namesake_part`). These keys are those of the first version of the rule, so that
+    stored representative records, and the accounts made on them, are kept.
     """
     key = f"{normalise.name_key(birth_name)}|{normalise.name_key(given_name)}|"
-    contact = mobile or email
-    if contact:
-        key += contact
-    elif any(part.strip() for part in address):
-        key += "|address:" + "|".join(normalise.name_key(part) for part in address)
-    else:
-        key += "|children:" + ";".join(sorted(
-            "|".join(normalise.name_key(name) for name in child) for child in children
-        ))
+    return _digest(key + (mobile or email or ""))
+
+
+def namesake_part(address: list[str], children: list[tuple[str, str, str]]) -> str:
+    """What tells apart namesakes without mobile or e-mail in one file: their address
+    (without case, accents, spaces or punctuation), else the children they list."""
+    if any(part.strip() for part in address):
+        return "address:" + "|".join(normalise.name_key(part) for part in address)
+    return "children:" + ";".join(sorted(
+        "|".join(normalise.name_key(name) for name in child) for child in children
+    ))
+
+
+def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _pupil_ref(row: list[str], pos: dict) -> str:
     family = normalise.clean_name(_cell(row, pos, "family_name"))
     given = normalise.clean_name(_cell(row, pos, "given_name"))
-    return f"{family} {given}".strip()[:80] or "?"
+    return f"{family} {given}".strip()[:REF_MAX] or "?"
 
 
 def _filled(cells: list[str]) -> int:
@@ -402,11 +431,3 @@ def _filled(cells: list[str]) -> int:
         count -= 1
     return count
 
-
-def _too_long_names(names: dict[str, str], limit: int) -> str | None:
-    """Why one of the names (column -> value) does not fit, if one does not."""
-    for label, value in names.items():
-        reason = normalise.too_long(label, value, limit)
-        if reason:
-            return reason
-    return None

@@ -231,17 +231,9 @@ def _header(fields: dict) -> Header:
 
 
 def _shown(value: str) -> str:
-    """An id as shown in a problem's reference: an absurdly long one is abridged."""
-    return value if len(value) <= 40 else value[:37] + "..."
-
-
-def _names_too_long(names: dict[str, str], limit: int) -> str | None:
-    """Why one of the names (field -> value) does not fit its column, if one does not."""
-    for label, value in names.items():
-        reason = normalise.too_long(label, value, limit)
-        if reason:
-            return reason
-    return None
+    """An id as shown in a problem's reference: whole up to the longest id stored (the
+    importer reads a rejected row's ids back from it), an absurdly long one abridged."""
+    return value if len(value) <= PERSONNE_ID_MAX else value[:PERSONNE_ID_MAX - 3] + "..."
 
 
 def _pupil(attrs: dict, f: dict, line: int):
@@ -261,7 +253,7 @@ def _pupil(attrs: dict, f: dict, line: int):
     if not family or not given:
         return Problem(line, ref, "NOM and PRENOM are required")
     usage = normalise.clean_name(f.get("NOM_USAGE"))
-    reason = _names_too_long(
+    reason = normalise.first_too_long(
         {"NOM_DE_FAMILLE": family, "NOM_USAGE": usage, "PRENOM": given}, NAME_MAX
     ) or normalise.key_too_long(
         "NOM_DE_FAMILLE and PRENOM", normalise.pupil_key(family, given), NAME_KEY_MAX
@@ -337,7 +329,7 @@ def _person(attrs: dict, f: dict, line: int):
     if not birth or not given:
         return Problem(line, ref, "NOM and PRENOM are required")
     usage = normalise.clean_name(f.get("NOM_USAGE"))
-    reason = _names_too_long(
+    reason = normalise.first_too_long(
         {"NOM_DE_FAMILLE": birth, "NOM_USAGE": usage, "PRENOM": given}, PERSON_NAME_MAX
     )
     if reason:

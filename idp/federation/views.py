@@ -30,8 +30,9 @@ from idp.services.phone_codes import CodeNotSent
 from idp.services.phone_codes import PhoneCodes
 from idp.services.secrets import same
 from idp.services.secrets import token_hash
-from idp.web import FLOW_PARAM
 from idp.web import current_sso
+from idp.web import login_url
+from idp.web import pending_authorization
 from idp.web import provider
 from idp.web import render_error
 
@@ -44,17 +45,13 @@ LINK_FLOW = "fc-identification"
 TO_LOGIN = "Retour à la connexion"
 
 
-def _login_url(authorize=None) -> str:
-    return url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
-
-
 def _unavailable(authorize=None):
     db.session.rollback()
     return render_error(
         502, "FranceConnect est momentanément indisponible",
         "La connexion avec FranceConnect n'a pas abouti. Vous pouvez réessayer dans quelques "
         "instants ou vous connecter avec votre identifiant EduConnect.",
-        back_url=_login_url(authorize), back_label=TO_LOGIN,
+        back_url=login_url(authorize), back_label=TO_LOGIN,
     )
 
 
@@ -184,14 +181,6 @@ def _load():
     return flow_id, provider().flows.get(flow_id, LINK_FLOW)
 
 
-def _authorize(data=None) -> str | None:
-    """The pending authorization request of the service, from the flow or, once it is
-    gone, from the page's address."""
-    value = (data or {}).get("authorize") or request.values.get("flow") or ""
-    # Only passed along to the login page, which checks it; the shape is all we need.
-    return value if FLOW_PARAM.fullmatch(value) else None
-
-
 def _expired(data=None):
     db.session.rollback()
     # The identification starts again with "S'identifier avec FranceConnect", on the
@@ -200,7 +189,7 @@ def _expired(data=None):
                         f"Votre identification a expiré : elle doit être terminée dans les "
                         f"{activation.flow_minutes()} minutes. Recommencez depuis la page "
                         f"de connexion.",
-                        back_url=_login_url(_authorize(data)), back_label=TO_LOGIN)
+                        back_url=login_url(pending_authorization(data)), back_label=TO_LOGIN)
 
 
 @bp.route("/identification", methods=["GET", "POST"])
@@ -232,7 +221,7 @@ def identify():
                     "Contactez l'établissement de votre enfant pour vérifier les "
                     "informations qu'il détient (nom de naissance, prénom, téléphone "
                     "portable). Aucun compte n'a été lié.",
-                    back_url=_login_url(_authorize(data)), back_label=TO_LOGIN,
+                    back_url=login_url(pending_authorization(data)), back_label=TO_LOGIN,
                 )
             data.update({"identity_id": identity.id, "phone": phone})
             try:
@@ -246,11 +235,11 @@ def identify():
                 provider().flows.update(flow_id, LINK_FLOW, data)
                 db.session.commit()
                 return redirect(url_for("federation.code", f=flow_id,
-                                        flow=_authorize(data)))
+                                        flow=pending_authorization(data)))
         status = status if status != 200 else 422
     return render_template("federation/identify.html", flow_id=flow_id, errors=errors,
                            given_name=data["claims"].get("given_name", ""), mobile=mobile,
-                           authorize=_authorize(data),
+                           authorize=pending_authorization(data),
                            minutes=activation.flow_minutes()), status
 
 
@@ -283,14 +272,14 @@ def code():
             audit.record("federation.phone_verified", account=account)
             db.session.commit()
             return redirect(url_for("federation.children", f=flow_id,
-                                    flow=_authorize(data)))
+                                    flow=pending_authorization(data)))
         errors["code"] = result.message
         status = 401
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
     return render_template("federation/code.html", flow_id=flow_id, errors=errors,
                            notice=notice, phone=activation.masked_phone(data["phone"]),
-                           authorize=_authorize(data), resend_after=RESEND_AFTER), status
+                           authorize=pending_authorization(data), resend_after=RESEND_AFTER), status
 
 
 @bp.route("/identification/enfants", methods=["GET", "POST"])
@@ -335,7 +324,8 @@ def children():
             return render_error(403, "Identification impossible",
                                 "Les dates de naissance saisies ne correspondent pas. "
                                 "Contactez l'établissement de votre enfant.",
-                                back_url=_login_url(_authorize(data)), back_label=TO_LOGIN)
+                                back_url=login_url(pending_authorization(data)),
+                                back_label=TO_LOGIN)
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
         errors = {f"birthdate-{pid}": message for pid, message in wrong.items()}

@@ -107,9 +107,9 @@ class Server(AuthorizationServer):
         """Authlib's token endpoint, refusing repeated parameters first (RFC 6749 3.2)."""
         request = self.create_oauth2_request(request)
         # Authlib reads the first of repeated values: `code=a&code=b` would be redeemed
-        # as `a`. Empty values count as omitted (RFC 6749 3.2).
-        if any(len([v for v in values if v]) > 1
-               for values in request.payload.datalist.values()):
+        # as `a`. Only the parameters read here count: extensions may repeat theirs
+        # (RFC 8707 `resource`).
+        if _repeated(request, TOKEN_PARAMS):
             error = InvalidRequestError("Parameters must not be repeated.")
             return self.handle_error_response(request, error)
         return super().create_token_response(request)
@@ -204,6 +204,20 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             user=user, scope=scope, grant_type=grant_type, expires_in=expires_in,
             include_refresh_token=include_refresh_token and _wants_refresh(self.request, scope),
         )
+
+
+# What the token, revocation and introspection endpoints read.
+CLIENT_AUTH_PARAMS = ("client_id", "client_secret", "client_assertion", "client_assertion_type")
+TOKEN_PARAMS = ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token",
+                "scope", *CLIENT_AUTH_PARAMS)
+TOKEN_LOOKUP_PARAMS = ("token", "token_type_hint", *CLIENT_AUTH_PARAMS)
+
+
+def _repeated(request, names) -> bool:
+    """Tell whether one of these parameters is sent twice (RFC 6749 3.2), in the query
+    and the body together; empty values count as omitted."""
+    datalist = request.payload.datalist
+    return any(len([v for v in datalist.get(name, ()) if v]) > 1 for name in names)
 
 
 def _auth_methods_presented(request) -> int:
@@ -388,6 +402,9 @@ class _TokenLookup:
         """
         if "token" not in request.form:
             raise InvalidRequestError("Missing 'token' parameter.")
+        # `token=a&token=b` would act on `a` while the client believes it acted on `b`.
+        if _repeated(request, TOKEN_LOOKUP_PARAMS):
+            raise InvalidRequestError("Parameters must not be repeated.")
 
     def query_token(self, token_string, token_type_hint):
         """Find a token by its access or refresh value, and remember which it is."""
@@ -400,7 +417,8 @@ class Revocation(_TokenLookup, RevocationEndpoint):
     CLIENT_AUTH_METHODS = ALL_AUTH_METHODS
 
     def revoke_token(self, token, request):
-        """Revoke an access token alone, or a refresh token with its chain."""
+        """Revoke an access token with the refresh token issued beside it (one row), or
+        a refresh token with its whole chain (RFC 7009 2.1 allows both)."""
         if token.kind == tokens.REFRESH_TOKEN:
             tokens.revoke_grant(token.row.grant_id, reason="revocation_endpoint")
         else:

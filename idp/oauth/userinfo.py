@@ -19,8 +19,7 @@ def _bearer_error(status: int, error: str, description: str):
 
 # RFC 6750 3.1: a request without a bearer token (none, or another scheme) gets the
 # challenge without an error code.
-_NO_TOKEN = (401, {"error_description": "A bearer access token is required."},
-             {"WWW-Authenticate": 'Bearer realm="userinfo"'})
+_NO_TOKEN = (401, {}, {"WWW-Authenticate": 'Bearer realm="userinfo"'})
 
 
 def respond(authorization: str | None, body_token: str | None, query_token: str | None):

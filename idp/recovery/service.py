@@ -115,11 +115,6 @@ def valid_email(email: str) -> bool:
         and not domain.startswith(".") and not domain.endswith(".")
 
 
-def mask_phone(e164: str) -> str:
-    """Show only the end of a number: +336 •• •• 56 78."""
-    return e164[:-8] + " •• •• " + e164[-4:-2] + " " + e164[-2:]
-
-
 def within_limits(ratelimiter, *, ip: str, identifier: str | None = None,
                   contact: str | None = None) -> bool:
     """Count one recovery request against each of its keys; False when one is over.

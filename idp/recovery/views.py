@@ -24,8 +24,9 @@ from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.recovery import service
 from idp.services import audit
-from idp.web import FLOW_PARAM
 from idp.web import client_ip
+from idp.web import login_url
+from idp.web import pending_authorization
 from idp.web import provider
 from idp.web import render_error
 
@@ -67,17 +68,6 @@ def after_response(response, work):
     return response
 
 
-def _authorize() -> str | None:
-    """The pending authorization request to come back to after logging in."""
-    value = request.values.get("flow") or ""
-    # Only passed along to the login page, which checks it; the shape is all we need here.
-    return value if FLOW_PARAM.fullmatch(value) else None
-
-
-def _login_url(authorize=None) -> str:
-    return url_for("auth.login", flow=authorize) if authorize else url_for("auth.login")
-
-
 def _help_url() -> str:
     return url_for("pages.help", _external=True)
 
@@ -88,7 +78,7 @@ def _field(name: str, size: int = 128) -> str:
 
 def _expired_page(authorize=None):
     db.session.rollback()
-    authorize = authorize or _authorize()
+    authorize = authorize or pending_authorization()
     # "Recommencer" leads where this journey starts, for the same service's request.
     return render_error(
         400, "Demande expirée",
@@ -113,13 +103,13 @@ def _limited(scope: str):
 @bp.get("/identifiant")
 def identifier():
     """"Identifiant perdu": parents by SMS, pupils by e-mail."""
-    return render_template("recovery/identifier_start.html", authorize=_authorize())
+    return render_template("recovery/identifier_start.html", authorize=pending_authorization())
 
 
 @bp.route("/identifiant/parent", methods=["GET", "POST"])
 def identifier_parent():
     """A parent's name and mobile; the identifier goes by SMS to that mobile."""
-    authorize = _authorize()
+    authorize = pending_authorization()
     form = {"family_name": "", "given_name": "", "mobile": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -152,7 +142,7 @@ def identifier_parent():
 @bp.route("/identifiant/eleve", methods=["GET", "POST"])
 def identifier_pupil():
     """A pupil's confirmed address; the identifier goes there by e-mail."""
-    authorize = _authorize()
+    authorize = pending_authorization()
     email = ""
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -180,7 +170,7 @@ def identifier_sent():
     """The same page whether or not anything matched."""
     channel = "sms" if request.args.get("canal") == "sms" else "courriel"
     return render_template("recovery/identifier_sent.html", channel=channel,
-                           login_url=_login_url(_authorize()))
+                           login_url=login_url(pending_authorization()))
 
 
 # -- forgotten password -------------------------------------------------------------------
@@ -189,13 +179,13 @@ def identifier_sent():
 @bp.get("/mot-de-passe")
 def password():
     """"Mot de passe oublié": parents by SMS code, pupils by e-mail link."""
-    return render_template("recovery/password_start.html", authorize=_authorize())
+    return render_template("recovery/password_start.html", authorize=pending_authorization())
 
 
 @bp.route("/mot-de-passe/parent", methods=["GET", "POST"])
 def password_parent():
     """A parent's identifier and mobile; the code page follows in every case."""
-    authorize = _authorize()
+    authorize = pending_authorization()
     form = {"identifier": "", "mobile": ""}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -233,7 +223,7 @@ def password_code():
     data = service.sms_flow(provider(), flow_id)
     if data is None or data.get("step") != "code":
         return _expired_page((data or {}).get("authorize"))
-    authorize = data.get("authorize") or _authorize()
+    authorize = data.get("authorize") or pending_authorization()
     errors, notice, status, later = {}, None, 200, None
     if request.method == "POST" and request.form.get("action") == "resend":
         try:
@@ -279,7 +269,7 @@ def password_new():
 @bp.route("/mot-de-passe/eleve", methods=["GET", "POST"])
 def password_pupil():
     """A pupil's identifier; a link goes to the account's confirmed address, if any."""
-    authorize = _authorize()
+    authorize = pending_authorization()
     identifier = ""
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -306,7 +296,7 @@ def password_pupil():
 def password_mail_sent():
     """The same page whether or not the account exists or has a confirmed address."""
     return render_template("recovery/password_mail_sent.html",
-                           login_url=_login_url(_authorize()),
+                           login_url=login_url(pending_authorization()),
                            minutes=service.LINK_TTL // 60)
 
 
@@ -342,7 +332,7 @@ def _new_password(account, action, hidden, finish, authorize=None, step=None):
                 return _expired_page(authorize)
             page = render_template("recovery/password_done.html",
                                    identifier=outcome.identifier,
-                                   login_url=_login_url(authorize))
+                                   login_url=login_url(authorize))
             return after_response(page, outcome.later)
         errors = password_errors(verdict.error)
     return render_template("recovery/password_new.html", identifier=account.identifier,

@@ -271,7 +271,7 @@ def test_the_reset_button_warns_that_it_voids_another_schools_working_notice(
     _switch_administrator(console, logged_in, LYCEE)
     page = client.get(f"/admin/etablissement/{LYCEE}").text
     assert _reset_warning(page, account.public_id) == (
-        "Attention : Collège Jean Moulin (UAI 0830901D) a remis à ce compte une notification "
+        "Attention : un autre établissement a remis à ce compte une notification "
         f"valable jusqu'au {french_date(account.provisional_expires_at)}. Imprimer ici un "
         "nouveau mot de passe provisoire rend cette notification inutilisable : son mot de "
         "passe ne fonctionnera plus.")
@@ -291,7 +291,7 @@ def test_the_reset_button_warns_that_it_voids_another_schools_working_notice(
     _switch_administrator(console, logged_in, COLLEGE)
     page = client.get(f"/admin/etablissement/{COLLEGE}").text
     assert _reset_warning(page, account.public_id).startswith(
-        "Attention : Lycée Victor Hugo (UAI 0130902K) a remis à ce compte une notification "
+        "Attention : un autre établissement a remis à ce compte une notification "
         "valable jusqu'au ")
 
 
@@ -312,8 +312,7 @@ def test_no_warning_once_the_other_schools_notice_has_expired(app, client, conso
     assert "fr-alert--warning" not in page
 
 
-def test_the_warning_names_a_school_gone_from_the_directory_by_its_uai(app, client,
-                                                                       directory, logged_in):
+def test_the_warning_never_names_the_other_school(app, client, directory, logged_in):
     school = directory.school(LYCEE, "Lycée Victor Hugo")
     pupil = directory.pupil(school, "Jean", "MARTIN", "2A", state="provisional")
     with app.app_context():
@@ -324,6 +323,8 @@ def test_the_warning_names_a_school_gone_from_the_directory_by_its_uai(app, clie
         db.session.commit()
     logged_in(LYCEE)
     page = client.get(f"/admin/etablissement/{LYCEE}").text
-    assert _reset_warning(page, pupil.public_id).startswith(
-        "Attention : Un autre établissement (UAI 0830999Z) a remis à ce compte une "
-        "notification valable jusqu'au ")
+    # That the person has a child there is none of this school's business.
+    warning = _reset_warning(page, pupil.public_id)
+    assert warning.startswith("Attention : un autre établissement a remis à ce compte une "
+                              "notification valable jusqu'au ")
+    assert "0830999Z" not in page

@@ -97,7 +97,7 @@ def test_mass_departures_need_the_operators_option(idp_directory, tmp_path):
     assert result.exit_code == 1
     assert "3 of the 4 current pupils of 0830901D are not in the file" in result.output
     result, data = idp_directory("import", "--format", "siecle", "--allow-mass-departure",
-                                 str(path))
+                                 "0830901d", str(path))
     assert result.exit_code == 0 and data["totals"]["left"] == 3
 
 

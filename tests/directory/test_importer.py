@@ -441,14 +441,14 @@ def test_a_file_marking_most_of_a_school_as_left_is_refused_unless_allowed(
     assert report.error == (
         f"{path}: 3 of the 4 current pupils of {COLLEGE} are not in the file and would be "
         "marked as having left: the file is refused (if they really left, import it again "
-        "with --allow-mass-departure)"
+        f"with --allow-mass-departure {COLLEGE})"
     )
     assert snapshot(app, skip=RESERVED) == before
     # Half of the school leaving is a plausible year (the last level leaves)...
     [report] = run_import([write(path, eleves_xml(FOUR[:2]))])
     assert report.left == 2
     # ...and the operator may confirm a larger departure (a school closing).
-    [report] = run_import([write(path, eleves_xml(FOUR[:1]))], allow_mass_departure=True)
+    [report] = run_import([write(path, eleves_xml(FOUR[:1]))], allow_mass_departure={COLLEGE})
     assert report.left == 1 and sum(pupils_left(app).values()) == 3
 
 

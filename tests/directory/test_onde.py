@@ -205,4 +205,14 @@ def test_a_mobile_still_identifies_a_person_whatever_the_address(tmp_path):
     ])
     assert first == second
     # The key of a person with a mobile is the one earlier versions gave: kept records.
-    assert first == onde.person_digest("MARTIN", "Jean", "+33611223344", "", [], [])
+    assert first == onde.person_digest("MARTIN", "Jean", "+33611223344", "")
+
+
+def test_a_parent_without_contact_keeps_the_id_of_earlier_imports_when_alone(tmp_path):
+    [first] = people_ids(tmp_path, ["M.;;MARTIN;Jean;1 rue des Lilas;06000;Nice;FRANCE;;;;;;"
+                                    "N'DIAYE;Aïssatou;CM2"])
+    # Next year: moved, and another child at the school. Still the same record, whose id
+    # is the one the first version of the rule gave (names alone).
+    [moved] = people_ids(tmp_path, ["M.;;MARTIN;Jean;9 avenue Foch;06000;Nice;FRANCE;;;;;;"
+                                    "N'DIAYE;Moussa;CP"])
+    assert first == moved == onde.person_digest("MARTIN", "Jean", None, "")

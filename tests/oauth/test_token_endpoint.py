@@ -325,3 +325,15 @@ def test_repeated_parameters_in_a_token_request_are_refused(client, rp, make_acc
     response = client.post("/token", data=data, headers=rp.auth_headers())
     assert response.status_code == 400
     assert response.json["error"] == "invalid_request"
+
+
+def test_an_extension_parameter_may_be_repeated(client, rp, make_account):
+    # RFC 8707: a client may name several resources; only the parameters the token
+    # endpoint reads must appear once.
+    person = make_account()
+    callback = rp.code_flow(person["identifier"], person["password"])
+    data = {"grant_type": "authorization_code", "code": callback["code"],
+            "redirect_uri": rp.redirect_uri, "code_verifier": rp.verifier,
+            "resource": ["https://api.example/a", "https://api.example/b"]}
+    response = client.post("/token", data=data, headers=rp.auth_headers())
+    assert response.status_code == 200, response.json

@@ -10,7 +10,7 @@ def test_a_request_without_a_bearer_token_gets_the_challenge_without_error_code(
     response = client.get("/userinfo", headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="userinfo"'
-    assert "error" not in response.json
+    assert response.json == {}
 
 
 def test_an_empty_bearer_token_is_a_malformed_request(client):

@@ -147,6 +147,16 @@ def test_an_unknown_or_wrong_token_type_hint_is_only_a_hint(client, rp, make_cli
     assert client.get("/userinfo", headers=bearer).status_code == 401
 
 
+def test_a_repeated_token_is_refused_and_nothing_is_revoked(client, rp, make_account):
+    tokens = _tokens(rp, make_account())
+    response = client.post("/revoke", data={"token": ["bogus", tokens["access_token"]]},
+                           headers=rp.auth_headers())
+    assert response.status_code == 400
+    assert response.json["error"] == "invalid_request"
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+
+
 def test_introspection_needs_client_authentication(client, rp, make_account):
     tokens = _tokens(rp, make_account())
     response = client.post("/introspect", data={"token": tokens["access_token"]})
