@@ -27,6 +27,9 @@ from idp.web import provider
 PARENT_FLOW = "parent-activation"
 ACCOUNT_FLOW = "account-activation"
 EMAIL_FLOW = "email-confirmation"
+# The activation's last page, shown again on reload (post/redirect/get) for a while.
+ACTIVATED_FLOW = "account-activated"
+ACTIVATED_TTL = 600
 EMAIL_TTL = 86400
 MAX_BIRTHDATE_TRIES = 5
 

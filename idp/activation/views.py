@@ -8,7 +8,6 @@ creates nothing twice).
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import make_response
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -413,16 +412,32 @@ def account_email():
 
 
 def _activated_page(response, email: str, account):
-    """The last step when an address was given: the person is told that a confirmation
-    link went there before they leave for the service (nothing else would tell them).
-    response: log_in's redirect, whose session cookie this page carries instead."""
-    page = make_response(render_template(
-        "activation/activated.html", email=email, next_url=response.location,
-        to_service=response.location != url_for("account.home"),
-        pupil=account.role == "eleve", step=4, total=4, hours=service.EMAIL_TTL // 3600))
-    for cookie in response.headers.getlist("Set-Cookie"):
-        page.headers.add("Set-Cookie", cookie)
-    return page
+    """After the last step, when an address was given: send the browser to the page that
+    says where the confirmation link went (post/redirect/get: reloading that page shows it
+    again, it never posts the finished form twice).
+
+    response: log_in's redirect, whose session cookie the redirect keeps.
+    """
+    page_id = provider().flows.create(service.ACTIVATED_FLOW, {
+        "email": email, "next_url": response.location, "pupil": account.role == "eleve",
+    }, ttl=service.ACTIVATED_TTL)
+    db.session.commit()
+    response.location = url_for("activation.activated", f=page_id)
+    response.status_code = 303
+    return response
+
+
+@bp.get("/compte/activee")
+def activated():
+    """Step 4: the account is active; the confirmation link went to the address given."""
+    _flow_id, data = _load(service.ACTIVATED_FLOW)
+    if data is None:
+        # Reloaded long after: the account is active, its page is the place to go.
+        return redirect(url_for("account.home"))
+    return render_template(
+        "activation/activated.html", email=data["email"], next_url=data["next_url"],
+        to_service=data["next_url"] != url_for("account.home"), pupil=data["pupil"],
+        step=4, total=4, hours=service.EMAIL_TTL // 3600)
 
 
 def _valid_email(email: str) -> bool:

@@ -59,9 +59,13 @@ def test_pupil_activates_with_birthdate_and_confirms_email_through_smtp(
     wrong = submit(client, identity, {"birthdate": "01/01/2011"})
     assert wrong.status_code == 422 and "ne correspond pas" in wrong.text
     email_step = submit(client, identity, {"birthdate": "14/03/2012"})
-    done = submit(client, email_step, {"email": "enora@example.org", "action": "save"})
-    # The last page says where the confirmation link went, then leads to the service.
+    posted = submit(client, email_step, {"email": "enora@example.org", "action": "save"})
+    # The last page says where the confirmation link went, then leads to the service;
+    # it is reached by a redirect, so that reloading it never posts the form again.
+    assert posted.status_code == 303
+    done = client.get(posted.headers["Location"])
     assert done.status_code == 200
+    assert client.get(posted.headers["Location"]).text == done.text
     text = html.unescape(done.text)
     assert "Un lien de confirmation a été envoyé à enora@example.org." in text
     assert "Étape 4 sur 4 - Accès aux services" in text
@@ -140,7 +144,9 @@ def test_distributed_parent_confirms_children_and_gives_an_email(client, family,
     email_step = submit(client, children, answers)
     missing = submit(client, email_step, {"email": "", "action": "save"})
     assert missing.status_code == 422
-    done = submit(client, email_step, {"email": "claire@example.org", "action": "save"})
+    posted = submit(client, email_step, {"email": "claire@example.org", "action": "save"})
+    assert posted.status_code == 303
+    done = client.get(posted.headers["Location"])
     assert done.status_code == 200
     assert "Un lien de confirmation a été envoyé à claire@example.org." in done.text
     # Without a service waiting, the page leads to the account page, already logged in.
@@ -151,3 +157,9 @@ def test_distributed_parent_confirms_children_and_gives_an_email(client, family,
         assert account.status == "active"
     mails = [m for m in outbox.all() if m["channel"] == "mail"]
     assert mails and mails[-1]["to"] == "claire@example.org"
+
+
+def test_the_activated_page_reloaded_long_after_leads_to_the_account(client):
+    # Its flow is gone (10 minutes): the account is active, its page is where to go.
+    page = client.get("/activation/compte/activee?f=gone")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/compte")

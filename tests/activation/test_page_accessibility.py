@@ -304,7 +304,9 @@ def test_a_pupil_is_told_where_the_confirmation_link_went(client, rp, family, pr
     identity = submit(client, step, {"password": "Ciel-Rouge-Matin-7",
                                      "confirmation": "Ciel-Rouge-Matin-7"})
     email_step = submit(client, identity, {"birthdate": "02/09/2013"})
-    done = submit(client, email_step, {"email": "malo@example.org", "action": "save"})
+    posted = submit(client, email_step, {"email": "malo@example.org", "action": "save"})
+    assert posted.status_code == 303
+    done = client.get(posted.headers["Location"])
     assert done.status_code == 200
     assert title(done) == "Étape 4 sur 4 - Accès aux services - EduConnect"
     assert notices(done) == [("success", "status", "Succès : Un lien de confirmation a été "
