@@ -372,27 +372,6 @@ class _Job:
         return row.id
 
 
-# A SIECLE row's ref names it by its ids: "ELEVE ELEVE_ID=101", "PERSONNE PERSONNE_ID=202",
-# "RESPONSABLE_ELEVE ELEVE_ID=101 PERSONNE_ID=202"; "?" when the id is missing.
-_REF_IDS = re.compile(r"\b(ELEVE_ID|PERSONNE_ID)=(\S+)")
-
-
-def ref_ids(ref: str) -> dict[str, str]:
-    """The ids a SIECLE problem's ref gives (ELEVE_ID, PERSONNE_ID), missing ones left out."""
-    return {name: value for name, value in _REF_IDS.findall(ref) if value != "?"}
-
-
-def onde_name_key(ref: str) -> str | None:
-    """The name key of an ONDE row rejected by the reader, whose ref is "NOM Prénom".
-
-    The names are compared as name keys run together (accents, case, spaces and
-    punctuation dropped), so that the ref need not be split into its two names; None when
-    the row gave no name, its ref then being "?".
-    """
-    key = name_key(ref)
-    return key or None
-
-
 def ensure_academie(conn, code: str | None) -> int | None:
     """Return the id of an académie by code, creating it from the known list."""
     if code is None:
@@ -548,16 +527,13 @@ class _PupilsJob(_Job):
         return school_id
 
     def _note_rejected(self, problem: Problem) -> None:
-        """Keep the identity of a row the reader rejected, when it can still be read."""
-        if not problem.rejected:
-            return
-        if self.fmt == "siecle":
-            # STRUCTURES_ELEVE rows name a pupil too, but only set a class: not a pupil row.
-            key = ref_ids(problem.ref).get("ELEVE_ID") if problem.ref.startswith("ELEVE ") \
-                else None
-        else:
-            key = onde_name_key(problem.ref)
-        if key:
+        """Keep the identity of a row the reader rejected, when it can still be read.
+
+        The key is the ELEVE_ID of a SIECLE pupil row, the name key of an ONDE one; the
+        reader gives none for rows naming no pupil (STRUCTURES_ELEVE only sets a class).
+        """
+        if problem.rejected and problem.key:
+            [key] = problem.key
             self.rejected_keys.add(key)
 
     def _is_kept(self, source_id: str | None, key: str) -> bool:
@@ -868,19 +844,16 @@ class _PeopleJob(_Job):
 
     def _note_rejected(self, problem: Problem) -> None:
         """Keep the identity of a row the reader rejected, when it can still be read."""
-        if not problem.rejected:
+        if not problem.rejected or not problem.key:
             return
-        if self.fmt == "onde":
-            # The reader rejects a representative's row as a whole, children included.
-            key = onde_name_key(problem.ref)
-            if key:
-                self.rejected_people.add(key)
-            return
-        ids = ref_ids(problem.ref)
-        if problem.ref.startswith("PERSONNE ") and "PERSONNE_ID" in ids:
-            self.rejected_people.add(ids["PERSONNE_ID"])
-        elif problem.ref.startswith("RESPONSABLE_ELEVE ") and len(ids) == 2:
-            self.rejected_links.add((ids["PERSONNE_ID"], ids["ELEVE_ID"]))
+        # A person row's key is its PERSONNE_ID, or for ONDE its name key (the reader
+        # rejects a representative's row as a whole, children included); a SIECLE link
+        # row's key is its (PERSONNE_ID, ELEVE_ID).
+        if len(problem.key) == 1:
+            self.rejected_people.add(problem.key[0])
+        else:
+            person, pupil = problem.key
+            self.rejected_links.add((person, pupil))
 
     def _find_kept(self) -> None:
         """The records and links that rejected rows name: left as they are.

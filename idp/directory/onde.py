@@ -81,8 +81,8 @@ CLASS_MAX = Pupil.division.type.length
 PERSON_NAME_MAX = Representative.birth_name.type.length
 EMAIL_MAX = Representative.email.type.length
 IDENTITY_KEY_MAX = ParentIdentity.key.type.length
-# A row's reference holds its names whole when they fit their columns: the importer
-# finds the stored pupil or person of a rejected row by them.
+# A row's reference shows its names whole when they fit their columns, and no more than
+# that; the importer finds the pupil or person of a rejected row by its key, not by this.
 REF_MAX = 2 * max(NAME_MAX, PERSON_NAME_MAX) + 1
 
 
@@ -225,10 +225,13 @@ class OndeFile:
             # A ';' inside a value or a missing one shifts the cells: the row would give
             # a class for a level, a date for an INE. Trailing empty cells are harmless.
             if _filled(row) > len(header) or len(row) < columns:
+                # The names may be shifted too; still taken as the row's, so that a stray
+                # ';' does not mark the pupil they name as having left.
+                key = _row_key(_cell(row, pos, "family_name"), _cell(row, pos, "given_name"))
                 yield Problem(line, _pupil_ref(row, pos), (
                     f"{len(row)} cells for the {columns} columns of the header (a ';' "
                     "inside a value, or a missing one?): row ignored"
-                ))
+                ), key=key)
                 continue
             yield from self._pupil(row, pos, line)
 
@@ -236,22 +239,24 @@ class OndeFile:
         family = normalise.clean_name(_cell(row, pos, "family_name"))
         given = normalise.clean_name(_cell(row, pos, "given_name"))
         ref = _pupil_ref(row, pos)
+        # Whatever else is wrong, the row names this pupil: the importer keeps them.
+        key = _row_key(family, given)
         try:
             ine = codes.check_ine(_cell(row, pos, "ine"))
         except ValueError as exc:
-            yield Problem(line, ref, str(exc))
+            yield Problem(line, ref, str(exc), key=key)
             return
         if not family or not given:
-            yield Problem(line, ref, "Nom élève and Prénom élève are required")
+            yield Problem(line, ref, "Nom élève and Prénom élève are required", key=key)
             return
         try:
             birthdate = normalise.parse_date(_cell(row, pos, "birthdate"))
             entry = normalise.parse_date(_cell(row, pos, "entry_date"))
         except ValueError as exc:
-            yield Problem(line, ref, str(exc))
+            yield Problem(line, ref, str(exc), key=key)
             return
         if birthdate is None:
-            yield Problem(line, ref, "Date naissance missing")
+            yield Problem(line, ref, "Date naissance missing", key=key)
             return
         usage = normalise.clean_name(_cell(row, pos, "usage_name"))
         reason = normalise.first_too_long(
@@ -260,7 +265,7 @@ class OndeFile:
             "Nom élève and Prénom élève", normalise.pupil_key(family, given), NAME_KEY_MAX
         )
         if reason:
-            yield Problem(line, ref, reason)
+            yield Problem(line, ref, reason, key=key)
             return
         ref = f"INE {ine}"
         # Classes and levels are labels a school types in (`CE2 - CM1 - Mme X et M. Y
@@ -324,15 +329,18 @@ class OndeFile:
         birth = normalise.clean_name(_cell(row, pos, "birth_name"))
         given = normalise.clean_name(_cell(row, pos, "given_name"))
         ref = f"{birth} {given}".strip()[:REF_MAX] or "?"
+        # Whatever else is wrong, the row names this person: the importer keeps them.
+        key = _row_key(birth, given)
         if not birth or not given:
-            yield Problem(line, ref, "Nom responsable and Prénom responsable are required")
+            yield Problem(line, ref, "Nom responsable and Prénom responsable are required",
+                          key=key)
             return
         usage = normalise.clean_name(_cell(row, pos, "usage_name"))
         reason = normalise.first_too_long(
             {"Nom responsable": birth, "Nom usage responsable": usage,
              "Prénom responsable": given}, PERSON_NAME_MAX)
         if reason:
-            yield Problem(line, ref, reason)
+            yield Problem(line, ref, reason, key=key)
             return
         legal = _cell(row, pos, "legal")
         level = None
@@ -352,7 +360,7 @@ class OndeFile:
             family.identity_key(birth, given, mobile) or "", IDENTITY_KEY_MAX,
         )
         if reason:
-            yield Problem(line, ref, reason)
+            yield Problem(line, ref, reason, key=key)
             return
         if written and normalise.phone_e164(written) is None:
             yield Problem(line, ref, f"Téléphone portable {written!r} is not a phone number: "
@@ -416,6 +424,13 @@ def namesake_part(address: list[str], children: list[tuple[str, str, str]]) -> s
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _row_key(family_name: str, given_name: str) -> tuple[str] | None:
+    """The key of a rejected row (see `Problem.key`): its two names' keys run together,
+    as the importer compares pupils and people; None when the row gives no name."""
+    key = normalise.name_key(family_name) + normalise.name_key(given_name)
+    return (key,) if key else None
 
 
 def _pupil_ref(row: list[str], pos: dict) -> str:

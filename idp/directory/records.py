@@ -12,12 +12,21 @@ class FileRejected(Exception):
 
 @dataclass(slots=True)
 class Problem:
-    """A row that could not be imported (or, if not `rejected`, imported with a warning)."""
+    """A row that could not be imported (or, if not `rejected`, imported with a warning).
+
+    `ref` names the row for people and may be reworded at will. `key` is the identity of
+    a rejected row, when it can still be read, for the importer to leave what the
+    directory holds under it as it was: (ELEVE_ID,) for a SIECLE pupil, (PERSONNE_ID,)
+    for a SIECLE person, (PERSONNE_ID, ELEVE_ID) for a SIECLE legal link, and for an ONDE
+    pupil or person (name key,): the name keys of the family and first names run
+    together, as `normalise.name_key` gives them. None when the row names no one.
+    """
 
     line: int
     ref: str
     reason: str
     rejected: bool = True
+    key: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)

@@ -231,8 +231,8 @@ def _header(fields: dict) -> Header:
 
 
 def _shown(value: str) -> str:
-    """An id as shown in a problem's reference: whole up to the longest id stored (the
-    importer reads a rejected row's ids back from it), an absurdly long one abridged."""
+    """An id as shown in a problem's reference: whole up to the longest id stored, an
+    absurdly long one abridged (the importer reads a rejected row's ids from its key)."""
     return value if len(value) <= PERSONNE_ID_MAX else value[:PERSONNE_ID_MAX - 3] + "..."
 
 
@@ -241,17 +241,19 @@ def _pupil(attrs: dict, f: dict, line: int):
     ref = f"ELEVE ELEVE_ID={_shown(source_id) or '?'}"
     if not source_id:
         return Problem(line, ref, "ELEVE_ID missing")
+    # Whatever else is wrong, the row names this pupil: the importer keeps them as they are.
+    key = (source_id,)
     reason = normalise.too_long("ELEVE_ID", source_id, ELEVE_ID_MAX)
     if reason:
-        return Problem(line, ref, reason)
+        return Problem(line, ref, reason, key=key)
     try:
         ine = codes.check_ine(f.get("ID_NATIONAL") or f.get("INE_BEA"))
     except ValueError as exc:
-        return Problem(line, ref, str(exc))
+        return Problem(line, ref, str(exc), key=key)
     family = normalise.clean_name(f.get("NOM_DE_FAMILLE") or f.get("NOM"))
     given = normalise.clean_name(f.get("PRENOM"))
     if not family or not given:
-        return Problem(line, ref, "NOM and PRENOM are required")
+        return Problem(line, ref, "NOM and PRENOM are required", key=key)
     usage = normalise.clean_name(f.get("NOM_USAGE"))
     reason = normalise.first_too_long(
         {"NOM_DE_FAMILLE": family, "NOM_USAGE": usage, "PRENOM": given}, NAME_MAX
@@ -259,15 +261,15 @@ def _pupil(attrs: dict, f: dict, line: int):
         "NOM_DE_FAMILLE and PRENOM", normalise.pupil_key(family, given), NAME_KEY_MAX
     )
     if reason:
-        return Problem(line, ref, reason)
+        return Problem(line, ref, reason, key=key)
     try:
         birthdate = normalise.parse_date(f.get("DATE_NAISS"))
         entry = normalise.parse_date(f.get("DATE_ENTREE"))
         exit_ = normalise.parse_date(f.get("DATE_SORTIE"))
     except ValueError as exc:
-        return Problem(line, ref, str(exc))
+        return Problem(line, ref, str(exc), key=key)
     if birthdate is None:
-        return Problem(line, ref, "DATE_NAISS missing")
+        return Problem(line, ref, "DATE_NAISS missing", key=key)
     warnings = []
     # A MEF that cannot be one is not stored, and not cut (a cut code is another MEF);
     # the pupil is kept, without a level, rather than rejected and so marked as left.
@@ -321,19 +323,21 @@ def _person(attrs: dict, f: dict, line: int):
     ref = f"PERSONNE PERSONNE_ID={_shown(source_id) or '?'}"
     if not source_id:
         return Problem(line, ref, "PERSONNE_ID missing")
+    # Whatever else is wrong, the row names this person: the importer keeps their record.
+    key = (source_id,)
     reason = normalise.too_long("PERSONNE_ID", source_id, PERSONNE_ID_MAX)
     if reason:
-        return Problem(line, ref, reason)
+        return Problem(line, ref, reason, key=key)
     birth = normalise.clean_name(f.get("NOM_DE_FAMILLE") or f.get("NOM"))
     given = normalise.clean_name(f.get("PRENOM"))
     if not birth or not given:
-        return Problem(line, ref, "NOM and PRENOM are required")
+        return Problem(line, ref, "NOM and PRENOM are required", key=key)
     usage = normalise.clean_name(f.get("NOM_USAGE"))
     reason = normalise.first_too_long(
         {"NOM_DE_FAMILLE": birth, "NOM_USAGE": usage, "PRENOM": given}, PERSON_NAME_MAX
     )
     if reason:
-        return Problem(line, ref, reason)
+        return Problem(line, ref, reason, key=key)
     # Parents often give their mobile as their personal number; use it when it is one.
     written = f.get("TEL_PORTABLE") or ""
     mobile = normalise.phone_e164(written)
@@ -345,7 +349,7 @@ def _person(attrs: dict, f: dict, line: int):
         family.identity_key(birth, given, mobile) or "", IDENTITY_KEY_MAX,
     )
     if reason:
-        return Problem(line, ref, reason)
+        return Problem(line, ref, reason, key=key)
     warnings = []
     if written and mobile is None:
         warnings.append(Problem(line, ref, f"TEL_PORTABLE {written!r} is not a phone number: "
@@ -375,7 +379,10 @@ def _link(attrs: dict, f: dict, line: int) -> LinkRecord | Problem | None:
     if level in ("", "0"):
         return None  # a contact, not a legal representative: never linked
     if level not in ("1", "2"):
-        return Problem(line, ref, f"RESP_LEGAL {level!r}: 1 or 2 expected")
+        # A row naming both ends still names the link: the importer keeps it as it is.
+        key = (f["PERSONNE_ID"], f["ELEVE_ID"]) \
+            if f.get("PERSONNE_ID") and f.get("ELEVE_ID") else None
+        return Problem(line, ref, f"RESP_LEGAL {level!r}: 1 or 2 expected", key=key)
     if not f.get("ELEVE_ID") or not f.get("PERSONNE_ID"):
         return Problem(line, ref, "ELEVE_ID and PERSONNE_ID are required")
     return LinkRecord(line=line, ref=ref, person_source_id=f["PERSONNE_ID"],

@@ -216,3 +216,25 @@ def test_a_parent_without_contact_keeps_the_id_of_earlier_imports_when_alone(tmp
     [moved] = people_ids(tmp_path, ["M.;;MARTIN;Jean;9 avenue Foch;06000;Nice;FRANCE;;;;;;"
                                     "N'DIAYE;Moussa;CP"])
     assert first == moved == onde.person_digest("MARTIN", "Jean", None, "")
+
+
+def test_rejected_rows_carry_the_name_key_the_importer_keeps_their_records_by(tmp_path):
+    path = tmp_path / "CSVExtraction.csv"
+    path.write_text(onde_pupils_csv([
+        ("LE GALL-HERVÉ", "Anne Marie", "2017-02-30", "F", "1234567891B", "CE1", "A"),
+        ("", "", "01/02/2017", "M", "1234567892C", "CE1", "A"),
+        ("MARTIN", "Paul", "01/01/2016", "M", "1609000099Z", "CE2", "C" * 70),
+    ]), encoding="utf-8")
+    found = records(path)
+    # Names keyed as the importer compares them: no accents, case, spaces or hyphens.
+    assert [(p.rejected, p.key) for p in found if isinstance(p, Problem)] == [
+        (True, ("legallherveannemarie",)), (True, None), (False, None),
+    ]
+    path = tmp_path / "responsables.csv"
+    path.write_text("\r\n".join([
+        PEOPLE_HEADER,
+        f"M.;;{'MARTIN ' * 19};Jean;;;;;;;;;;DURAND;Léa;CP",
+        "M.;;;;;;;;;;;;;DURAND;Léa;CP",
+    ]) + "\r\n", encoding="utf-8")
+    found = records(path)
+    assert [p.key for p in found if isinstance(p, Problem)] == [("martin" * 19 + "jean",), None]

@@ -428,3 +428,23 @@ def test_nomenclature_codes_that_do_not_fit_are_rejected_and_labels_cut(tmp_path
     mef = next(r for r in found if isinstance(r, MefRecord))
     assert mef.code == "20010001111" and mef.label.endswith(" SECONDE GENERALE ET…")
     assert all(fits(r) for r in found)
+
+
+def test_rejected_rows_carry_the_ids_the_importer_keeps_their_records_by(tmp_path):
+    eleves = eleves_xml([pupil(eleve_id="2", born="31/02/2012"),
+                         pupil(eleve_id="", ine="222222222BB", division=""),
+                         pupil(eleve_id="3", ine="333333333CC", mef="1" * 40)])
+    found = records(write(tmp_path, eleves))
+    assert [(p.rejected, p.key) for p in found if isinstance(p, Problem)] == [
+        (True, ("2",)), (True, None), (False, None),
+    ]
+    # The key is the id itself, whatever the reference shows of it.
+    long_id = "2" * 81
+    resp = responsables_xml(
+        [person(personne_id="11", given=""), person(personne_id=long_id), person("")],
+        [("1", "10", "9"), ("", "10", "9"), ("1", "", "1")],
+    )
+    found = records(write(tmp_path, resp, name="Responsables.xml"))
+    problems = [p for p in found if isinstance(p, Problem)]
+    assert [p.key for p in problems] == [("11",), (long_id,), None, ("10", "1"), None, None]
+    assert problems[1].ref.endswith("...")
