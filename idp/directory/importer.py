@@ -56,6 +56,7 @@ from idp.directory.models import RepresentativeLink
 from idp.directory.models import School
 from idp.directory.normalise import clean_name
 from idp.directory.normalise import name_key
+from idp.directory.normalise import pupil_key
 from idp.directory.records import DivisionRecord
 from idp.directory.records import FileRejected
 from idp.directory.records import Header
@@ -542,7 +543,7 @@ class _PupilsJob(_Job):
             return False
         if self.fmt == "siecle":
             return source_id in self.rejected_keys
-        return key.replace("|", "") in self.rejected_keys
+        return key in self.rejected_keys
 
     def _values(self, r: PupilRecord) -> dict:
         m4, label = self.mefs.get(r.mef, (None, None)) if r.mef else (None, None)
@@ -550,7 +551,7 @@ class _PupilsJob(_Job):
             "school_id": self.school_id, "source_id": r.source_id,
             "family_name": r.family_name, "usage_name": r.usage_name,
             "given_name": r.given_name,
-            "name_key": f"{name_key(r.family_name)}|{name_key(r.given_name)}",
+            "name_key": pupil_key(r.family_name, r.given_name),
             "birthdate": r.birthdate, "sex": r.sex, "mef": r.mef,
             "mefstat4": m4, "level_label": label or r.level_label,
             "degree": DEGREE[self.fmt], "entry_date": r.entry_date, "exit_date": r.exit_date,
@@ -875,7 +876,7 @@ class _PeopleJob(_Job):
                 .where(reps_t.c.school_id == self.school_id)
             ):
                 if rep_id not in self.seen_reps and \
-                        name_key(birth) + name_key(given) in self.rejected_people:
+                        pupil_key(birth, given) in self.rejected_people:
                     self.kept_reps.add(rep_id)
         if self.rejected_links:
             if self.pupil_map is None:
@@ -974,7 +975,7 @@ class _PeopleJob(_Job):
         for pid, _, key, usage, given in rows:
             names = {key}
             if usage:
-                names.add(f"{name_key(usage)}|{name_key(given)}")
+                names.add(pupil_key(usage, given))
             for k in names:
                 by_name[k] = None if k in by_name and by_name[k] != pid else pid
         self.pupil_map = by_name
@@ -990,17 +991,16 @@ class _PeopleJob(_Job):
             return pid, f"no pupil with ELEVE_ID {link.pupil_source_id} at this school " \
                         "(import the pupils file first)", False
         family_name, usage, given = link.pupil_names
-        for family_key in (name_key(family_name), name_key(usage)):
-            key = f"{family_key}|{name_key(given)}"
-            if family_key and key in self.pupil_map:
+        keys = [pupil_key(name, given) for name in (family_name, usage) if name_key(name)]
+        for key in keys:
+            if key in self.pupil_map:
                 pid = self.pupil_map[key]
                 if pid is None:
                     return None, "two pupils of the school have this name", False
                 return pid, "", False
-        for family_key in (name_key(family_name), name_key(usage)):
-            if family_key and family_key + name_key(given) in rejected:
-                name = clean_name(f"{family_name or usage} {given}")
-                return None, f"pupil {name} was rejected above: link not imported", True
+        if any(key in rejected for key in keys):
+            name = clean_name(f"{family_name or usage} {given}")
+            return None, f"pupil {name} was rejected above: link not imported", True
         return None, "no pupil of this name at the school (import the pupils file first)", \
             False
 

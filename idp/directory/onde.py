@@ -427,10 +427,11 @@ def _digest(key: str) -> str:
 
 
 def _row_key(family_name: str, given_name: str) -> tuple[str] | None:
-    """The key of a rejected row (see `Problem.key`): its two names' keys run together,
-    as the importer compares pupils and people; None when the row gives no name."""
-    key = normalise.name_key(family_name) + normalise.name_key(given_name)
-    return (key,) if key else None
+    """The key of a rejected row (see `Problem.key`): its names' `pupil_key`, the key the
+    directory stores and matches pupils and people on; None when the row gives no name."""
+    if not (normalise.name_key(family_name) or normalise.name_key(given_name)):
+        return None
+    return (normalise.pupil_key(family_name, given_name),)
 
 
 def _pupil_ref(row: list[str], pos: dict) -> str:

@@ -18,8 +18,7 @@ class Problem:
     a rejected row, when it can still be read, for the importer to leave what the
     directory holds under it as it was: (ELEVE_ID,) for a SIECLE pupil, (PERSONNE_ID,)
     for a SIECLE person, (PERSONNE_ID, ELEVE_ID) for a SIECLE legal link, and for an ONDE
-    pupil or person (name key,): the name keys of the family and first names run
-    together, as `normalise.name_key` gives them. None when the row names no one.
+    pupil or person (`normalise.pupil_key` of its names,). None when the row names no one.
     """
 
     line: int
