@@ -31,7 +31,7 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 "$BIN/python" -m examples.franceconnect_sim --port 5002 --issuer "$IDP_FC_ISSUER" \
-  --client-id "$IDP_FC_CLIENT_ID" --client-secret "$IDP_FC_CLIENT_SECRET" \
+  --client-id "$IDP_FC_CLIENT_ID" --client-secret="$IDP_FC_CLIENT_SECRET" \
   --redirect-uri http://127.0.0.1:5000/federation/franceconnect/retour \
   --post-logout-redirect-uri http://127.0.0.1:5000/federation/franceconnect/deconnexion &
 pids+=($!)

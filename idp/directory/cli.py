@@ -60,8 +60,9 @@ def directory():
               help="The name of the school given by --uai, as shown to services.")
 @click.option("--allow-mass-departure", "allow_mass_departure", multiple=True,
               metavar="UAI",
-              help="Let the pupils file of this school (UAI, repeatable) mark more than "
-                   "half of its pupils as having left (a school closing or merging); "
+              help="Let the files of this school (UAI, repeatable) mark more than "
+                   "half of its pupils as having left, or remove more than half of the "
+                   "legal links to its current pupils (a school closing or merging); "
                    "refused otherwise.")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))

@@ -1038,23 +1038,42 @@ class _PeopleJob(_Job):
             self.links[(rep_id, pupil_id)] = level
 
     def _replace_links(self) -> dict:
-        existing = {
-            (rep_id, pupil_id): (link_id, level) for link_id, rep_id, pupil_id, level in
-            self.conn.execute(
-                select(links_t.c.id, links_t.c.representative_id, links_t.c.pupil_id,
-                       links_t.c.legal_level)
-                .join(reps_t, reps_t.c.id == links_t.c.representative_id)
-                .where(reps_t.c.school_id == self.school_id)
-            )
-        }
+        """Make the school's legal links those of the file, within reason.
+
+        Links to pupils who have left go without a word. If the file would remove more
+        than half of the links to the school's current pupils, it is more likely a
+        partial or truncated export than a real change of most families: refused, as a
+        pupils file marking most of a school as left is, unless the operator says so.
+        """
+        existing = {}
+        current_links = 0
+        for link_id, rep_id, pupil_id, level, left_at in self.conn.execute(
+            select(links_t.c.id, links_t.c.representative_id, links_t.c.pupil_id,
+                   links_t.c.legal_level, pupils_t.c.left_at)
+            .join(reps_t, reps_t.c.id == links_t.c.representative_id)
+            .join(pupils_t, pupils_t.c.id == links_t.c.pupil_id)
+            .where(reps_t.c.school_id == self.school_id)
+        ):
+            existing[(rep_id, pupil_id)] = (link_id, level, left_at is None)
+            current_links += left_at is None
         inserts = [{"representative_id": rep, "pupil_id": pupil, "legal_level": level}
                    for (rep, pupil), level in self.links.items() if (rep, pupil) not in existing]
         changes = [{"b_id": existing[pair][0], "b_level": level}
                    for pair, level in self.links.items()
                    if pair in existing and existing[pair][1] != level]
-        gone = [link_id for pair, (link_id, _) in existing.items()
-                if pair not in self.links and pair[0] not in self.kept_reps
-                and pair not in self.kept_links]
+        gone_pairs = [pair for pair in existing
+                      if pair not in self.links and pair[0] not in self.kept_reps
+                      and pair not in self.kept_links]
+        gone = [existing[pair][0] for pair in gone_pairs]
+        gone_current = sum(existing[pair][2] for pair in gone_pairs)
+        allowed = self.report.uai in self.allow_mass_departure
+        if not allowed and gone_current > current_links * MAX_DEPARTURE_SHARE:
+            raise FileRejected(
+                f"{self.report.file}: {gone_current} of the {current_links} legal links "
+                f"to current pupils of {self.report.uai} are not in the file and would be "
+                "removed: the file is refused (if these families really changed, import "
+                f"it again with --allow-mass-departure {self.report.uai})"
+            )
         for chunk in chunks(inserts, BATCH):
             self.conn.execute(insert(links_t).values(created_at=func.now()), chunk)
         if changes:

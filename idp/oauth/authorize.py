@@ -59,8 +59,11 @@ class AuthorizeError(Exception):
 
 
 def handle(params: dict, multi=None, flow_id: str | None = None, fresh_sid: str | None = None):
-    """Process an authorization request given as a dict of parameters."""
-    repeated = [k for k in KNOWN_PARAMS if multi is not None and len(multi.getlist(k)) > 1]
+    """Process an authorization request given as a dict of parameters.
+
+    `multi` maps each parameter to all the values sent (a repeat is refused).
+    """
+    repeated = [k for k in KNOWN_PARAMS if multi is not None and len(multi.get(k, ())) > 1]
     for key in repeated:
         if key in IDENTIFYING_PARAMS:
             return _page_error("Paramètre répété", f"Le paramètre {key} est répété.")

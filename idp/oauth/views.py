@@ -47,7 +47,10 @@ def jwks():
 @csrf_exempt
 def authorize():
     """Authorization endpoint (code flow), GET or form POST."""
-    return authorize_flow.handle(request.values.to_dict(flat=True), request.values)
+    # A parameter sent without a value is treated as omitted (RFC 6749 3.1).
+    values = {key: [v for v in request.values.getlist(key) if v] for key in request.values}
+    params = {key: given[0] for key, given in values.items() if given}
+    return authorize_flow.handle(params, values)
 
 
 @bp.get("/authorize/resume")

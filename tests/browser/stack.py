@@ -176,7 +176,7 @@ class Stack:
                 "franceconnect", fc_base,
                 [sys.executable, "-m", "examples.franceconnect_sim", "--port", str(fc_port),
                  "--issuer", f"{fc_base}/api/v2", "--client-id", FC_CLIENT_ID,
-                 "--client-secret", fc_secret,
+                 f"--client-secret={fc_secret}",  # "=": a secret may start with "-"
                  "--redirect-uri", f"{issuer}/federation/franceconnect/retour",
                  "--post-logout-redirect-uri",
                  f"{issuer}/federation/franceconnect/deconnexion"],

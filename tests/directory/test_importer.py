@@ -452,6 +452,33 @@ def test_a_file_marking_most_of_a_school_as_left_is_refused_unless_allowed(
     assert report.left == 1 and sum(pupils_left(app).values()) == 3
 
 
+def test_a_representatives_file_cutting_most_families_off_is_refused_unless_allowed(
+        app, run_import, tmp_path):
+    eleves, resp = tmp_path / "ElevesSansAdresses.xml", tmp_path / "Responsables.xml"
+    run_import([write(eleves, eleves_xml(FOUR)),
+                write(resp, responsables_xml(PARENTS, PARENT_LINKS))])
+    before = snapshot(app, skip=RESERVED)
+    # A truncated export: Paul alone, with one of his two children.
+    [report] = run_import([write(resp, responsables_xml(PARENTS[:1], PARENT_LINKS[:1]))],
+                          refused_ok=True)
+    assert report.error == (
+        f"{resp}: 4 of the 5 legal links to current pupils of {COLLEGE} are not in the "
+        "file and would be removed: the file is refused (if these families really "
+        f"changed, import it again with --allow-mass-departure {COLLEGE})"
+    )
+    assert snapshot(app, skip=RESERVED) == before
+    # Links to pupils who have left go freely: Bruno and Chloé leave, then their links.
+    run_import([write(eleves, eleves_xml([FOUR[0], FOUR[3]]))])
+    [report] = run_import([write(resp, responsables_xml(PARENTS, PARENT_LINKS[:2]
+                                                        + PARENT_LINKS[4:]))])
+    assert report.details["links_removed"] == 2 and report.removed == 1  # Luc
+    # The operator may confirm that most families changed.
+    [report] = run_import([write(resp, responsables_xml(PARENTS[:1], PARENT_LINKS[:1]))],
+                          allow_mass_departure={COLLEGE})
+    assert report.details["links_removed"] == 2
+    assert links_by_source(app) == {(f"siecle:{COLLEGE}:10", "111111111AA", 1)}
+
+
 def test_a_file_without_a_school_year_cannot_follow_one_with_a_year(app, run_import, tmp_path):
     path = tmp_path / "ElevesSansAdresses.xml"
     # Without a year known for the school, the year stays unknown.

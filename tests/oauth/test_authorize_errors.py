@@ -71,7 +71,8 @@ def test_repeated_redirect_uri_is_refused_on_a_page_even_when_both_are_registere
 
 
 @pytest.mark.parametrize("repeated", [
-    "request=&request=abc", "request_uri=&request_uri=https%3A%2F%2Fevil.example%2Fr",
+    "request=xyz&request=abc",
+    "request_uri=https%3A%2F%2Fa.example%2Fr&request_uri=https%3A%2F%2Fevil.example%2Fr",
     "response_mode=query&response_mode=fragment", "claims=%7B%7D&claims=%7B%7D",
     "id_token_hint={id_token}&id_token_hint=b", "login_hint=a&login_hint=b",
     "acr_values=eidas1&acr_values=eidas3", "ui_locales=fr&ui_locales=en",
@@ -87,6 +88,19 @@ def test_any_repeated_parameter_goes_back_as_invalid_request(client, rp, make_ac
     query = urlencode(rp.authorize_params()) + "&" + repeated.format(id_token=id_token)
     response = client.get("/authorize?" + query)
     assert _error_of(rp, response) == "invalid_request"
+
+
+def test_a_parameter_sent_empty_counts_as_omitted_not_as_a_repeat(client, rp, make_account):
+    person = make_account()
+    rp.code_flow(person["identifier"], person["password"])
+    params = rp.authorize_params()
+    del params["state"]
+    # Empty values beside real ones, and a state sent empty: no state comes back.
+    query = "scope=&nonce=&" + urlencode(params) + "&display=&state="
+    response = client.get("/authorize?" + query)
+    assert response.status_code == 302
+    back = query_of(response.headers["Location"])
+    assert "code" in back and "state" not in back
 
 
 def test_a_parameter_both_in_the_query_and_the_form_counts_as_repeated(client, rp):
