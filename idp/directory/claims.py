@@ -112,6 +112,10 @@ def educonnect_id(ctx: mapper.ClaimsContext) -> str:
     return hashlib.sha384(material.encode()).hexdigest()
 
 
+EDUCONNECT_KEYS = ("FrEduCtDateNaissance", "FrEduCtEleveINE", "FrEduCtEleveNiveau",
+                   "FrEduCtEleveUAI", "FrEduCtId", "FrEduCtPersonAffiliation")
+
+
 def educonnect_profile(ctx: mapper.ClaimsContext, scopes: list[str], result: dict) -> dict:
     """The UserInfo keys EduConnect released, for clients registered with this profile.
 
@@ -162,4 +166,4 @@ def register() -> None:
     mapper.register_claim("level_label", _school_field("level_label"))
     mapper.register_claim("ine", ine, restricted=True)
     mapper.register_claim("children", children)
-    mapper.register_profile(EDUCONNECT, educonnect_profile)
+    mapper.register_profile(EDUCONNECT, educonnect_profile, EDUCONNECT_KEYS)

@@ -65,6 +65,8 @@ RESTRICTED_CLAIMS: set[str] = set()
 #: profile in `extra["profile"]` (e.g. the keys services written for EduConnect read).
 Profile = Callable[[ClaimsContext, list[str], dict], dict]
 PROFILES: dict[str, Profile] = {}
+# The keys each profile may add, listed in discovery's claims_supported.
+PROFILE_KEYS: dict[str, tuple[str, ...]] = {}
 
 
 def register_scope(scope: str, claims: list[str]) -> None:
@@ -82,14 +84,18 @@ def register_claim(name: str, resolver: Resolver, restricted: bool = False) -> N
         RESTRICTED_CLAIMS.add(name)
 
 
-def register_profile(name: str, profile: Profile) -> None:
-    """Declare a compatibility profile a client can be registered with."""
+def register_profile(name: str, profile: Profile, keys: tuple[str, ...] = ()) -> None:
+    """Declare a compatibility profile a client can be registered with, and its keys."""
     PROFILES[name] = profile
+    PROFILE_KEYS[name] = tuple(keys)
 
 
 def supported_claims() -> list[str]:
-    """Every claim name the provider can release (for discovery)."""
-    return sorted(CLAIM_RESOLVERS)
+    """Every claim name the provider can release (for discovery), profiles' keys included."""
+    names = set(CLAIM_RESOLVERS)
+    for keys in PROFILE_KEYS.values():
+        names.update(keys)
+    return sorted(names)
 
 
 def allowed_claims(client, scopes: list[str]) -> set[str]:

@@ -6,6 +6,7 @@ from flask import current_app
 
 from idp.oauth import claims
 from idp.oauth.server import ALL_AUTH_METHODS
+from idp.oauth.server import ASSERTION_ALGORITHMS
 from idp.services.keys import ALGORITHMS
 
 # The levels a password login gives (FranceConnect may report a higher one): an essential
@@ -52,11 +53,14 @@ def metadata() -> dict:
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": list(ALGORITHMS),
         "token_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": ALL_AUTH_METHODS,
+        # RFC 8414 2: required wherever private_key_jwt is listed.
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": [
             m for m in ALL_AUTH_METHODS if m != "none"
         ],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": [
             "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash",

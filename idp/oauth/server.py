@@ -29,6 +29,7 @@ from authlib.oidc.core.util import create_half_hash
 from flask import g
 from flask import request as flask_request
 from joserfc import jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
@@ -41,6 +42,8 @@ from idp.services import clients as client_service
 from idp.services.secrets import token_hash
 
 ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+# What a private_key_jwt assertion may be signed with (advertised in discovery).
+ASSERTION_ALGORITHMS = ["RS256", "ES256"]
 
 
 class ParamsOAuth2Request(OAuth2Request):
@@ -112,6 +115,11 @@ class Server(AuthorizationServer):
         if _repeated(request, TOKEN_PARAMS):
             error = InvalidRequestError("Parameters must not be repeated.")
             return self.handle_error_response(request, error)
+        if not request.payload.grant_type:
+            # Authlib would answer unsupported_grant_type; a missing parameter is an
+            # invalid request (RFC 6749 5.2).
+            error = InvalidRequestError("grant_type is required.")
+            return self.handle_error_response(request, error)
         return super().create_token_response(request)
 
     def authenticate_client(self, request, methods, endpoint="token"):
@@ -124,6 +132,10 @@ class Server(AuthorizationServer):
             raise InvalidRequestError("Use one client authentication method per request.")
         try:
             client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as exc:
+            # Always 401 (RFC 6749 5.2 allows it for any method), as the guide says.
+            exc.status_code = 401
+            raise
         except (ValueError, TypeError, UnicodeError) as exc:
             # Undecodable credentials (Basic that is not UTF-8). RFC 6749 5.2: a client
             # that tried the Authorization header gets a 401, which InvalidClientError
@@ -305,8 +317,24 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return self.provider.ratelimiter.first_use(f"jti:{claims['sub']}:{jti}", lifetime)
 
     def resolve_client_public_key(self, client):
-        """The keys registered with the client."""
-        return KeySet.import_key_set(client.row.jwks or {"keys": []})
+        """The keys registered with the client; a client without any cannot use this
+        method (invalid_client, not a server error)."""
+        keys = (client.row.jwks or {}).get("keys")
+        if not keys:
+            raise InvalidClientError(description="Client authentication failed.")
+        try:
+            return KeySet.import_key_set({"keys": keys})
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidClientError(description="Client authentication failed.") from exc
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """Verify the assertion, signed with one of the advertised algorithms only."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return token.claims
 
 
 class IdToken(OpenIDCode):

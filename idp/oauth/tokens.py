@@ -287,17 +287,21 @@ def revoke(row: Token, reason: str) -> None:
 
 
 def revoke_session(sid: str, keep_offline: bool = True) -> int:
-    """Revoke the tokens issued within a session (offline grants may survive logout)."""
+    """Revoke the tokens issued within a session; an offline grant keeps only its
+    refresh token, and its access token ends with the session."""
     rows = db.session.execute(
         db.select(Token).where(Token.sid == sid, Token.revoked_at.is_(None))
     ).scalars().all()
+    now = utcnow()
     count = 0
     for row in rows:
         # The refresh token's scope decides: a refresh may have narrowed the access
         # token's scope without making the grant any less offline.
         if keep_offline and "offline_access" in row.get_scope().split():
+            if row.access_expires_at > now:
+                row.access_expires_at = now
             continue
-        row.revoked_at = utcnow()
+        row.revoked_at = now
         count += 1
     return count
 

@@ -26,8 +26,10 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 
 
 @bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    """OpenID Provider metadata (OIDC Discovery 1.0 section 3)."""
+    """OpenID Provider metadata (OIDC Discovery 1.0 section 3), also served where OAuth
+    clients look for it (RFC 8414 3, for an issuer without a path)."""
     response = jsonify(metadata())
     response.headers.update(CORS)
     response.headers["Cache-Control"] = "public, max-age=3600"

@@ -24,8 +24,11 @@ _LOGIN_SUCCEEDED = (
     update(_accounts)
     .where(_accounts.c.id == bindparam("account_id"))
     .values(failed_logins=0, locked_until=None, last_login_at=bindparam("now"),
-            updated_at=bindparam("now"))
+            updated_at=_accounts.c.updated_at)
 )
+# Login bookkeeping keeps `updated_at`: it is the `updated_at` claim, the time the
+# person's information last changed (OIDC Core 5.1), not their last login attempt.
+_UNCHANGED = {"updated_at": Account.updated_at}
 
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
@@ -146,7 +149,7 @@ class LoginService:
         # loaded account is told the new values without becoming dirty.
         db.session.connection().execute(_LOGIN_SUCCEEDED, {"account_id": account.id, "now": now})
         for key, value in (("failed_logins", 0), ("locked_until", None),
-                           ("last_login_at", now), ("updated_at", now)):
+                           ("last_login_at", now)):
             set_committed_value(account, key, value)
         audit.record("login.succeeded", account=account, method="pwd")
         return LoginResult("ok", account)
@@ -156,7 +159,7 @@ class LoginService:
         failures = db.session.execute(
             update(Account)
             .where(Account.id == account.id)
-            .values(failed_logins=Account.failed_logins + 1)
+            .values(failed_logins=Account.failed_logins + 1, **_UNCHANGED)
             .returning(Account.failed_logins)
         ).scalar_one()
         seconds = self.lock_seconds(failures)
@@ -165,7 +168,7 @@ class LoginService:
             db.session.execute(
                 update(Account)
                 .where(Account.id == account.id)
-                .values(locked_until=now + timedelta(seconds=seconds))
+                .values(locked_until=now + timedelta(seconds=seconds), **_UNCHANGED)
             )
             audit.record("account.locked", account=account, seconds=seconds)
             return LoginResult("locked", account, seconds)

@@ -63,6 +63,20 @@ def test_discovery_then_code_flow_then_userinfo_refresh_and_revoke(client, rp, m
     assert dead.status_code == 401
 
 
+def test_discovery_lists_what_jwt_client_auth_needs_and_every_profile_key(client):
+    meta = client.get("/.well-known/openid-configuration").json
+    # RFC 8414 2: wherever private_key_jwt is listed, its signing algorithms are too.
+    for endpoint in ("token", "revocation", "introspection"):
+        assert "private_key_jwt" in meta[f"{endpoint}_endpoint_auth_methods_supported"]
+        assert meta[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] == [
+            "RS256", "ES256"]
+    # The keys of the EduConnect profile are claims the provider may release.
+    assert {"FrEduCtId", "FrEduCtEleveINE", "FrEduCtPersonAffiliation"} <= set(
+        meta["claims_supported"])
+    # OAuth clients (RFC 8414) find the same document at their well-known address.
+    assert client.get("/.well-known/oauth-authorization-server").json == meta
+
+
 def test_discovery_advertises_only_the_prompts_and_levels_it_honours(client):
     meta = client.get("/.well-known/openid-configuration").json
     assert meta["prompt_values_supported"] == ["none", "login", "select_account"]

@@ -290,6 +290,42 @@ def test_more_than_one_client_authentication_method_is_refused(client, rp, make_
         assert refused.json["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("endpoint", ["/token", "/revoke", "/introspect"])
+def test_an_assertion_for_a_client_without_keys_is_invalid_client(client, rp, endpoint):
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    now = int(time.time())
+    claims = {"iss": rp.reg["client_id"], "sub": rp.reg["client_id"],
+              "aud": "http://localhost" + endpoint, "iat": now, "exp": now + 60,
+              "jti": uuid.uuid4().hex}
+    response = client.post(endpoint, data={
+        "grant_type": "refresh_token", "refresh_token": "x", "token": "x",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jwt.encode({"alg": "ES256", "kid": key.kid}, claims, key)})
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_client"
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_an_assertion_signed_with_an_unadvertised_algorithm_is_refused(client, make_client):
+    key = ECKey.generate_key("P-384", auto_kid=True)
+    reg = make_client(auth_method="private_key_jwt",
+                      jwks={"keys": [key.as_dict(private=False)]})
+    now = int(time.time())
+    claims = {"iss": reg["client_id"], "sub": reg["client_id"], "aud": "http://localhost",
+              "iat": now, "exp": now + 60, "jti": uuid.uuid4().hex}
+    response = client.post("/token", data={
+        "grant_type": "refresh_token", "refresh_token": "x",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jwt.encode({"alg": "ES384", "kid": key.kid}, claims, key,
+                                       algorithms=["ES384"])})
+    assert (response.status_code, response.json["error"]) == (401, "invalid_client")
+
+
+def test_a_token_request_without_grant_type_is_invalid_request(client, rp):
+    response = client.post("/token", data={"code": "x"}, headers=rp.auth_headers())
+    assert (response.status_code, response.json["error"]) == (400, "invalid_request")
+
+
 def test_private_key_jwt_with_a_secret_in_the_body_too_is_refused(client, make_client,
                                                                   make_account):
     key = ECKey.generate_key("P-256", auto_kid=True)

@@ -1,4 +1,7 @@
-"""UserInfo's answers to requests without a usable bearer token (RFC 6750 3.1)."""
+"""UserInfo's answers to requests without a usable bearer token (RFC 6750 3.1), and
+what its claims mean."""
+
+import time
 
 import pytest
 
@@ -24,3 +27,20 @@ def test_an_unknown_bearer_token_is_invalid(client):
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
     assert response.json["error"] == "invalid_token"
+
+
+def test_updated_at_is_when_the_information_changed_not_the_last_login(client, rp,
+                                                                        make_account):
+    person = make_account()
+
+    def updated_at():
+        callback = rp.code_flow(person["identifier"], person["password"], prompt="login")
+        token = rp.token(callback["code"]).json["access_token"]
+        info = client.get("/userinfo", headers={"Authorization": f"Bearer {token}"})
+        return info.json["updated_at"]
+
+    first = updated_at()
+    time.sleep(1.1)
+    wrong = rp.login(rp.authorize(prompt="login"), person["identifier"], "Wrong-Horse-42")
+    assert wrong.status_code == 401
+    assert updated_at() == first

@@ -199,6 +199,21 @@ def test_rp_initiated_logout_notifies_every_client_by_back_channel(client, make_
     assert client.get("/userinfo", headers=bearer).status_code == 401
 
 
+def test_logout_ends_an_offline_grants_access_token_and_keeps_its_refresh_token(
+        client, make_client, make_account):
+    reg = make_client(scopes=["openid", "profile", "offline_access"])
+    relying = RelyingParty(client, reg, scope="openid profile offline_access")
+    tokens = _tokens(relying, make_account())
+    response = client.get("/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert response.status_code == 302
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    refreshed = relying.refresh(tokens["refresh_token"])
+    assert refreshed.status_code == 200
+    bearer = {"Authorization": f"Bearer {refreshed.json['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+
+
 def test_logout_without_hint_asks_for_confirmation(client, rp, make_account):
     _tokens(rp, make_account())
     page = client.get("/logout", query_string={"client_id": rp.reg["client_id"]})
