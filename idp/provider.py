@@ -12,6 +12,7 @@ from idp.services.flows import FlowStore
 from idp.services.keys import KeyService
 from idp.services.messages import Messenger
 from idp.services.passwords import Passwords
+from idp.services.phone_codes import PhoneCodes
 from idp.services.ratelimit import RateLimiter
 from idp.services.sessions import SessionService
 
@@ -46,6 +47,7 @@ class Provider:
             cfg, lambda template, **context: app.jinja_env.get_template(template).render(
                 **context)
         )
+        self.phone_codes = PhoneCodes(self.messages, self.ratelimiter, cfg["SECRET_KEY"])
         self.franceconnect = (
             FranceConnectClient(
                 issuer=cfg["FC_ISSUER"], client_id=cfg["FC_CLIENT_ID"],

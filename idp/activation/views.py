@@ -43,7 +43,7 @@ CREDENTIALS_STEP = "Identifiant et mot de passe"
 
 
 def _codes() -> PhoneCodes:
-    return PhoneCodes(provider().messages, provider().ratelimiter)
+    return provider().phone_codes
 
 
 def _expired_page(kind=service.PARENT_FLOW, data=None):
@@ -198,6 +198,9 @@ def parent_code():
                                     flow=authorize))
         errors["code"] = result.message
         status = 401
+        if result.outcome != "format":
+            audit.record("activation.code_refused", outcome=result.outcome,
+                         identity_id=data["identity_id"])
         _save(flow_id, service.PARENT_FLOW, data)
     return render_template("activation/parent_code.html", flow_id=flow_id, errors=errors,
                            notice=notice, phone=service.masked_phone(data["phone"]),

@@ -310,6 +310,14 @@ def notices_for_class(uai):
     )
 
 
+def _refused(event: str, row, exc) -> None:
+    """Undo a refused action and keep a record of the attempt (which account, why)."""
+    db.session.rollback()
+    audit.record(event, account=g.admin, uai=row.uai,
+                 target=request.form.get("account", "")[:64], reason=str(exc))
+    db.session.commit()
+
+
 @bp.post("/etablissement/<uai>/reinitialisation")
 def reset(uai):
     """Give one person a new provisional password and show their notice, once."""
@@ -320,7 +328,7 @@ def reset(uai):
         notice = distribution.reset_in_school(provider(), row, request.form.get("account", ""),
                                               by=g.admin.identifier)
     except distribution.DistributionError as exc:
-        db.session.rollback()
+        _refused("admin.reset_refused", row, exc)
         return render_error(400, "Réinitialisation impossible", str(exc).capitalize() + ".",
                             back_url=url_for("admin.school", uai=row.uai))
     db.session.commit()
@@ -341,7 +349,7 @@ def unlock(uai):
         person = distribution.unlock_in_school(row, request.form.get("account", ""),
                                                by=g.admin.identifier)
     except distribution.DistributionError as exc:
-        db.session.rollback()
+        _refused("admin.unlock_refused", row, exc)
         return render_error(400, "Déblocage impossible", str(exc).capitalize() + ".",
                             back_url=url_for("admin.school", uai=row.uai))
     db.session.commit()

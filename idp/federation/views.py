@@ -27,7 +27,6 @@ from idp.oauth.logout import UPSTREAM_FLOW
 from idp.services import audit
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
-from idp.services.phone_codes import PhoneCodes
 from idp.services.secrets import same
 from idp.services.secrets import token_hash
 from idp.web import current_sso
@@ -225,8 +224,7 @@ def identify():
                 )
             data.update({"identity_id": identity.id, "phone": phone})
             try:
-                PhoneCodes(provider().messages, provider().ratelimiter).send(
-                    data, phone, "activation_code")
+                provider().phone_codes.send(data, phone, "activation_code")
             except CodeNotSent as exc:
                 db.session.rollback()
                 errors["mobile"] = exc.message
@@ -249,7 +247,7 @@ def code():
     flow_id, data = _load()
     if data is None or not data.get("identity_id"):
         return _expired(data)
-    codes = PhoneCodes(provider().messages, provider().ratelimiter)
+    codes = provider().phone_codes
     errors: dict[str, str] = {}
     notice = None
     status = 200
@@ -275,6 +273,9 @@ def code():
                                     flow=pending_authorization(data)))
         errors["code"] = result.message
         status = 401
+        if result.outcome != "format":
+            audit.record("federation.code_refused", outcome=result.outcome,
+                         identity_id=data["identity_id"])
         provider().flows.update(flow_id, LINK_FLOW, data)
         db.session.commit()
     return render_template("federation/code.html", flow_id=flow_id, errors=errors,

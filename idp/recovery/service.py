@@ -163,7 +163,7 @@ def end_sessions(account: Account, reason: str, keep_sid: str | None = None) -> 
 
 
 def _codes(provider) -> PhoneCodes:
-    return PhoneCodes(provider.messages, provider.ratelimiter)
+    return provider.phone_codes
 
 
 def _typed(identifier: str) -> str:
@@ -284,14 +284,20 @@ def _identifier_job(provider, channel: str, to: str, account_ids: list[int],
         identifiers = [a.identifier for a in found]
         try:
             if channel == "sms":
-                provider.messages.sms(to, "recovery_identifier", identifiers=identifiers)
+                sent = _codes(provider).send_answer(to, "recovery_identifier",
+                                                    identifiers=identifiers)
             else:
                 provider.messages.mail(to, "recovery_identifier", identifiers=identifiers,
                                        login_url=login_url)
+                sent = True
         except MessageError:
+            sent, reason = False, "gateway"
+        else:
+            reason = "daily_limit"
+        if not sent:
             for account in found:
                 audit.record("recovery.identifier_not_sent", account=account,
-                             channel=channel, reason="gateway")
+                             channel=channel, reason=reason)
             return
         for account in found:
             audit.record("recovery.identifier_sent", account=account, channel=channel)
@@ -348,10 +354,14 @@ def _sms_job(provider, flow_id: str, action: str | None) -> Later | None:
         account = db.session.get(Account, data["account_id"])
         if action == "franceconnect":
             try:
-                provider.messages.sms(data["phone"], "recovery_franceconnect")
+                sent = _codes(provider).send_answer(data["phone"], "recovery_franceconnect")
             except MessageError:
+                sent, reason = False, "gateway"
+            else:
+                reason = "daily_limit"
+            if not sent:
                 audit.record("recovery.franceconnect_not_sent", account=account,
-                             channel="sms")
+                             channel="sms", reason=reason)
                 return
             audit.record("recovery.franceconnect_told", account=account, channel="sms")
             return

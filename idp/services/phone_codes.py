@@ -1,14 +1,23 @@
 """One-time codes sent by SMS to prove a phone number.
 
 A code has 6 digits (pyotp), is valid 10 minutes, allows 3 tries, may be re-sent after
-60 seconds, and a number receives at most 5 codes a day. The code itself lives only as
+60 seconds, and a number receives at most 5 codes a day (answers to requests, such as
+a lost identifier, count toward the same limit). The code itself lives only as
 a hash in the flow that asked for it; a code that could not be sent was never issued.
 A typed value that is not 6 digits is refused without costing a try: it is never
 compared with the code, so it tells nothing about it.
+
+The tries are counted in the shared rate limiter, not only in the flow: parallel
+requests that all read the flow before any of them wrote it back would otherwise each
+see three tries left. The code's hash is keyed with the server's secret, so that a
+copy of the database does not give the code away (a million candidates are quickly
+hashed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import time
 import unicodedata
@@ -17,8 +26,8 @@ from dataclasses import dataclass
 import pyotp
 
 from idp.services.messages import MessageError
+from idp.services.secrets import new_token
 from idp.services.secrets import same
-from idp.services.secrets import token_hash
 
 CODE_TTL = 600
 MAX_TRIES = 3
@@ -86,9 +95,38 @@ class CodeNotSent(Exception):
 class PhoneCodes:
     """Issue and check SMS codes; state is kept in the caller's flow dict."""
 
-    def __init__(self, messenger, ratelimiter):
+    def __init__(self, messenger, ratelimiter, secret: str):
         self.messenger = messenger
         self.ratelimiter = ratelimiter
+        self._key = hashlib.sha256(f"sms-code:{secret}".encode()).digest()
+
+    def _digest(self, phone: str, code: str) -> str:
+        return hmac.new(self._key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+    def _daily_key(self, phone: str) -> str:
+        # The number only as a keyed hash: rate counters are no directory of phones.
+        return f"sms-day:{self._digest(phone, 'day')[:32]}"
+
+    def send_answer(self, phone: str, kind: str, **context) -> bool:
+        """Send an SMS that answers a request (a lost identifier, advice) within the
+        number's daily limit shared with codes; False when the limit is reached and
+        nothing was sent. A gateway failure raises MessageError and counts nothing."""
+        key = self._daily_key(phone)
+        if self.ratelimiter.peek(key, DAY) >= DAILY_LIMIT:
+            return False
+        self.messenger.sms(phone, kind, **context)
+        self.ratelimiter.count(key, DAY)
+        return True
+
+    def _claim_try(self, state: dict) -> int | None:
+        """Take the next of the code's three tries in the shared rate limiter and return
+        its number, or None when all are taken (by this flow or a parallel request)."""
+        code_id = state.get("code_id") or state["code_hash"][:32]
+        # Tries this flow already knows of are taken: start after them.
+        for number in range(MAX_TRIES - state.get("code_tries", MAX_TRIES) + 1, MAX_TRIES + 1):
+            if self.ratelimiter.first_use(f"sms-try:{code_id}:{number}", CODE_TTL + 60):
+                return number
+        return None
 
     def send(self, state: dict, phone: str, kind: str, now: float | None = None) -> None:
         """Send a new code to phone and record it in state; raise CodeNotSent."""
@@ -96,7 +134,7 @@ class PhoneCodes:
         last = state.get("code_sent_at", 0)
         if now - last < RESEND_AFTER:
             raise CodeNotSent("too_soon", int(RESEND_AFTER - (now - last)) + 1)
-        key = f"sms-day:{phone}"
+        key = self._daily_key(phone)
         if self.ratelimiter.peek(key, DAY) >= DAILY_LIMIT:
             raise CodeNotSent("daily_limit")
         code = pyotp.HOTP(pyotp.random_base32(), digits=CODE_DIGITS).at(0)
@@ -107,7 +145,8 @@ class PhoneCodes:
         # Counted once sent: a gateway failure costs the person nothing.
         self.ratelimiter.count(key, DAY)
         state.update({
-            "code_hash": token_hash(f"{phone}:{code}"),
+            "code_hash": self._digest(phone, code),
+            "code_id": new_token(12),
             "code_phone": phone,
             "code_sent_at": now,
             "code_expires_at": now + CODE_TTL,
@@ -133,10 +172,12 @@ class PhoneCodes:
             # Never compared with the code, so costing no try gives nothing away: only
             # 6-digit guesses can match, and each of them uses one of the three tries.
             return CheckResult("format", state["code_tries"])
-        if same(token_hash(f"{state['code_phone']}:{typed}"), state["code_hash"]):
+        number = self._claim_try(state)
+        if number is not None and same(self._digest(state["code_phone"], typed),
+                                       state["code_hash"]):
             self.clear(state)
             return CheckResult("ok")
-        state["code_tries"] -= 1
+        state["code_tries"] = MAX_TRIES - number if number is not None else 0
         if state["code_tries"] <= 0:
             self.clear(state, keep_sent_at=True)
             state[EXHAUSTED] = True
@@ -146,7 +187,7 @@ class PhoneCodes:
     @staticmethod
     def clear(state: dict, keep_sent_at: bool = False) -> None:
         """Forget the current code (used, expired or exhausted)."""
-        for key in ("code_hash", "code_expires_at", "code_tries", EXHAUSTED):
+        for key in ("code_hash", "code_id", "code_expires_at", "code_tries", EXHAUSTED):
             state.pop(key, None)
         if not keep_sent_at:
             state.pop("code_sent_at", None)

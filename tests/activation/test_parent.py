@@ -86,7 +86,7 @@ def test_invalid_phone_is_explained_next_to_the_field(client, family):
     assert "numéro de téléphone portable valide" in response.text
 
 
-def test_wrong_code_leaves_tries_then_blocks(client, family, outbox):
+def test_wrong_code_leaves_tries_then_blocks(client, family, outbox, app):
     step = _identify(client, family)
     url = step.headers["Location"]
     first = submit(client, url, {"code": "000000"})
@@ -97,6 +97,14 @@ def test_wrong_code_leaves_tries_then_blocks(client, family, outbox):
     # Even the right code no longer works: a new one must be requested.
     right = submit(client, url, {"code": outbox.last_code(family["e164"])})
     assert right.status_code == 401
+    # Each refusal is on record.
+    with app.app_context():
+        refused = db.session.execute(
+            select(AuditEvent).where(AuditEvent.event == "activation.code_refused")
+            .order_by(AuditEvent.id)
+        ).scalars().all()
+        assert [e.details["outcome"] for e in refused] == [
+            "wrong", "wrong", "exhausted", "exhausted"]
 
 
 def test_expired_code_is_refused(client, family, outbox, monkeypatch):

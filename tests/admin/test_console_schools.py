@@ -6,8 +6,11 @@ import html
 import re
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from idp.extensions import db
 from idp.models import Account
+from idp.models import AuditEvent
 from idp.models import SsoSession
 from idp.models.base import utcnow
 from tests.admin.conftest import COLLEGE
@@ -60,6 +63,14 @@ def test_actions_on_another_school_are_refused_and_change_nothing(app, console, 
                          account=pupil.public_id)
     assert wrong.status_code == 400
     assert directory.account(pupil.account_id).password_hash == before
+    # Each attempt is on record.
+    with app.app_context():
+        events = db.session.execute(
+            select(AuditEvent.event, AuditEvent.details).order_by(AuditEvent.id)
+        ).all()
+    assert [e for e, _ in events].count("admin.scope_refused") == 2
+    [refused] = [d for e, d in events if e == "admin.reset_refused"]
+    assert refused["target"] == pupil.public_id and refused["uai"] == COLLEGE
 
 
 def _school_with_every_state(directory):

@@ -5,6 +5,7 @@ import time
 
 from idp.metrics import MESSAGES
 from idp.services.messages import MessageError
+from idp.services.phone_codes import DAILY_LIMIT
 from tests.conftest import csrf_from
 from tests.recovery.conftest import events
 from tests.recovery.conftest import submit
@@ -47,6 +48,24 @@ def test_parent_receives_the_identifier_by_sms(client, make_parent, outbox, app)
     requested = events(app, "recovery.identifier_requested")
     assert [e.details["matches"] for e in requested] == [1, 1]
     assert len(events(app, "recovery.identifier_sent")) == 2
+
+
+def test_identifier_sms_count_toward_the_numbers_daily_limit(client, make_parent, outbox,
+                                                             app):
+    parent = make_parent()
+    codes = app.extensions["idp"].phone_codes
+    with app.app_context():
+        # The day's SMS to this number, codes and answers alike, are all sent.
+        sent = [codes.send_answer(parent["phone"], "recovery_identifier", identifiers=["x"])
+                for _ in range(DAILY_LIMIT + 1)]
+    assert sent == [True] * DAILY_LIMIT + [False]
+    outbox.clear()
+    response = _parent(client)
+    # The person is told the same; no SMS goes out, and the refusal is recorded.
+    assert SENT_SMS in client.get(response.headers["Location"]).text
+    assert outbox.all() == []
+    [refused] = events(app, "recovery.identifier_not_sent")
+    assert refused.details["reason"] == "daily_limit"
 
 
 def test_two_accounts_on_one_mobile_get_one_sms_with_both(client, make_parent, make_account,

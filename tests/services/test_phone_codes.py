@@ -1,4 +1,5 @@
-"""SMS codes: three tries, a spent code stays spent, a badly formed entry costs no try."""
+"""SMS codes: three tries, even for parallel requests; a spent code stays spent; a badly
+formed entry costs no try; only a keyed hash is kept."""
 
 import pytest
 
@@ -6,6 +7,7 @@ from idp.services import phone_codes
 from idp.services.phone_codes import CHECK_MESSAGES
 from idp.services.phone_codes import MAX_TRIES
 from idp.services.phone_codes import PhoneCodes
+from idp.services.secrets import token_hash
 
 PHONE = "+33612345678"
 NOW = 1_000_000.0
@@ -21,19 +23,10 @@ class Messenger:
         self.codes.append(code)
 
 
-class Limiter:
-    """Counts nothing: the daily limit is not what these tests are about."""
-
-    def peek(self, key, window):
-        return 0
-
-    def count(self, key, window):
-        return 1
-
-
 @pytest.fixture
-def codes():
-    return PhoneCodes(Messenger(), Limiter())
+def codes(app, ctx):
+    """Codes counted in the application's real rate limiter (database or Redis)."""
+    return PhoneCodes(Messenger(), app.extensions["idp"].ratelimiter, "test-secret")
 
 
 @pytest.fixture
@@ -144,3 +137,32 @@ def test_badly_formed_entries_do_not_lift_the_limit_of_three_guesses(codes, stat
 
 def test_no_code_sent_is_told_expired(codes):
     assert codes.check({}, "123456", now=NOW).outcome == "expired"
+
+
+def test_parallel_requests_reading_the_same_flow_share_three_tries(codes, state):
+    # Each request reads the flow before any writes it back (the lost update of
+    # parallel guesses): each sees three tries left, yet only three guesses are compared.
+    code = _code(codes)
+    outcomes = [codes.check(dict(state), _wrong(code), now=NOW + 5).outcome
+                for _ in range(6)]
+    assert outcomes == ["wrong", "wrong", "exhausted", "exhausted", "exhausted", "exhausted"]
+    assert codes.check(dict(state), code, now=NOW + 6).outcome == "exhausted"
+
+
+def test_a_new_code_has_three_tries_of_its_own(codes, state):
+    first = _code(codes)
+    for _ in range(MAX_TRIES):
+        codes.check(dict(state), _wrong(first), now=NOW + 5)
+    codes.send(state, PHONE, "activation_code", now=NOW + phone_codes.RESEND_AFTER + 1)
+    second = _code(codes)
+    assert codes.check(dict(state), _wrong(second), now=NOW + 70).tries_left == 2
+    assert codes.check(dict(state), second, now=NOW + 71).ok
+
+
+def test_only_a_hash_keyed_with_the_server_secret_is_kept(app, codes, state):
+    code = _code(codes)
+    assert code not in str(state)
+    assert state["code_hash"] != token_hash(f"{PHONE}:{code}")
+    other = PhoneCodes(Messenger(), app.extensions["idp"].ratelimiter, "another-secret")
+    assert other.check(dict(state), code, now=NOW + 5).outcome == "wrong"
+    assert codes.check(state, code, now=NOW + 6).ok
