@@ -85,16 +85,8 @@ def password(sso):
     if request.method == "POST":
         current = (request.form.get("current_password") or "")[:1024]
         new = (request.form.get("password") or "")[:1024]
-        check = service.verify_current_password(provider(), account, current) if current \
-            else "missing"
-        if check != "ok":
-            errors["current_password"] = {
-                "missing": "Saisissez votre mot de passe actuel.",
-                "wrong": "Le mot de passe actuel est incorrect.",
-                "limited": "Trop d'essais incorrects. Réessayez dans 15 minutes.",
-            }[check]
-            status = {"missing": 422, "wrong": 401, "limited": 429}[check]
-        else:
+        status = _current_password_refused(account, errors, "password")
+        if not status:
             verdict = service.check_new_password(provider().config, account, new,
                                                  request.form.get("confirmation") or "")
             if not verdict.ok:
@@ -113,6 +105,30 @@ def password(sso):
                            min_length=provider().config["PASSWORD_MIN_LENGTH"]), status
 
 
+def _current_password_refused(account, errors: dict, change: str) -> int:
+    """Check the form's current password before a change; 0 when it is right, else the
+    status, with the French message in `errors`.
+
+    A session left open (a family computer) must not be enough to change the password,
+    nor the e-mail or phone that a forgotten password is reset through. An account that
+    only logs in through FranceConnect has no password to give, and no password to be
+    reset either: its session is enough.
+    """
+    if account.password_hash is None:
+        return 0
+    current = (request.form.get("current_password") or "")[:1024]
+    check = service.verify_current_password(provider(), account, current, change) \
+        if current else "missing"
+    if check == "ok":
+        return 0
+    errors["current_password"] = {
+        "missing": "Saisissez votre mot de passe actuel.",
+        "wrong": "Le mot de passe actuel est incorrect.",
+        "limited": "Trop d'essais incorrects. Réessayez dans 15 minutes.",
+    }[check]
+    return {"missing": 422, "wrong": 401, "limited": 429}[check]
+
+
 @bp.route("/courriel", methods=["GET", "POST"])
 @_session_required
 def email(sso):
@@ -127,7 +143,10 @@ def email(sso):
             errors["email"] = "Saisissez une adresse électronique valide, par exemple " \
                               "nom@exemple.fr."
             status = 422
-        else:
+        if not errors:
+            status = _current_password_refused(account, errors, "email")
+            db.session.commit()
+        if not errors:
             try:
                 outcome = service.request_email_change(
                     provider(), account, value,
@@ -161,7 +180,10 @@ def phone(sso):
             errors["mobile"] = "Saisissez un numéro de téléphone portable valide, par " \
                                "exemple 06 12 34 56 78."
             status = 422
-        else:
+        if not errors:
+            status = _current_password_refused(account, errors, "phone")
+            db.session.commit()
+        if not errors:
             try:
                 flow_id = service.start_phone_change(provider(), account, number)
             except CodeNotSent as exc:

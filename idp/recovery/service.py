@@ -548,19 +548,21 @@ def reset_password(provider, account: Account, password: str, *, channel: str,
 # -- the account page ---------------------------------------------------------------------
 
 
-def verify_current_password(provider, account: Account, password: str) -> str:
-    """Check the current password before a change: "ok", "wrong" or "limited" (after 5
-    wrong ones in 15 minutes, so that a session left open cannot guess it)."""
+def verify_current_password(provider, account: Account, password: str,
+                            change: str = "password") -> str:
+    """Check the current password before a change of password, e-mail or phone: "ok",
+    "wrong" or "limited" (after 5 wrong ones in 15 minutes, counted for all three, so
+    that a session left open cannot guess it)."""
     key = f"account-password:{account.id}"
     limit, window = CURRENT_PASSWORD_LIMIT
     if provider.ratelimiter.peek(key, window) >= limit:
         provider.passwords.verify(None, password)
-        audit.record("account.password_change_refused", account=account, reason="limited")
+        audit.record(f"account.{change}_change_refused", account=account, reason="limited")
         return "limited"
     if account.password_hash and provider.passwords.verify(account.password_hash, password):
         return "ok"
     provider.ratelimiter.count(key, window)
-    audit.record("account.password_change_refused", account=account, reason="wrong_password")
+    audit.record(f"account.{change}_change_refused", account=account, reason="wrong_password")
     return "wrong"
 
 

@@ -115,9 +115,17 @@ def test_change_email_is_confirmed_by_a_link_sent_to_the_new_address(app, make_p
                                                                     outbox):
     pupil = make_pupil(email="ancienne@example.org")
     browser, _ = _logged_in(app, pupil)
-    invalid = submit(browser, "/compte/courriel", {"email": "pas une adresse"})
+    invalid = submit(browser, "/compte/courriel", {"email": "pas une adresse",
+                                                   "current_password": PASSWORD})
     assert invalid.status_code == 422
-    sent = submit(browser, "/compte/courriel", {"email": "nouvelle@example.org"})
+    # The open session is not enough: the current password confirms the change.
+    for typed, status in (("", 422), ("Pas-le-bon-1", 401)):
+        refused = submit(browser, "/compte/courriel", {"email": "nouvelle@example.org",
+                                                       "current_password": typed})
+        assert refused.status_code == status and "mot de passe actuel" in refused.text
+    assert outbox.all() == []
+    sent = submit(browser, "/compte/courriel", {"email": "nouvelle@example.org",
+                                                "current_password": PASSWORD})
     assert sent.status_code == 302
     assert "Un lien de confirmation a été envoyé à nouvelle@example.org" in \
         html.unescape(browser.get("/compte").text)
@@ -139,9 +147,16 @@ def test_change_email_is_confirmed_by_a_link_sent_to_the_new_address(app, make_p
 def test_change_mobile_is_confirmed_by_an_sms_code(app, make_parent, outbox):
     parent = make_parent()
     browser, _ = _logged_in(app, parent)
-    landline = submit(browser, "/compte/telephone", {"mobile": "01 23 45 67 89"})
+    landline = submit(browser, "/compte/telephone", {"mobile": "01 23 45 67 89",
+                                                     "current_password": PASSWORD})
     assert landline.status_code == 422
-    step = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44"})
+    # The open session is not enough: the current password confirms the change.
+    refused = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44",
+                                                    "current_password": "Pas-le-bon-1"})
+    assert refused.status_code == 401 and "Le mot de passe actuel est incorrect" in refused.text
+    assert outbox.all() == []
+    step = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44",
+                                                 "current_password": PASSWORD})
     assert "/compte/telephone/code?f=" in step.headers["Location"]
     wrong = submit(browser, step, {"code": "000000"})
     assert wrong.status_code == 401 and "Il vous reste 2 essai(s)" in wrong.text
@@ -155,9 +170,27 @@ def test_change_mobile_is_confirmed_by_an_sms_code(app, make_parent, outbox):
     to_old = [m for m in outbox.all() if m["to"] == parent["phone"]]
     assert len(to_old) == 1 and "a été remplacé" in to_old[0]["body"]
     trail = [e.event for e in events(app)]
-    for event in ("account.phone_code_sent", "account.phone_code_refused",
+    for event in ("account.phone_change_refused", "account.phone_code_sent",
+                  "account.phone_code_refused",
                   "account.phone_changed", "account.contact_change_notified"):
         assert event in trail, event
+
+
+def test_an_account_without_password_changes_its_mobile_with_its_session(app, make_parent,
+                                                                         outbox):
+    # A parent who only logs in through FranceConnect has no password to give (nor to
+    # be reset through the new number).
+    parent = make_parent()
+    browser, _ = _logged_in(app, parent)
+    with app.app_context():
+        row = account_row(app, parent["id"])
+        row.password_hash = None
+        db.session.add(row)
+        db.session.commit()
+    page = browser.get("/compte/telephone")
+    assert page.status_code == 200 and "current_password" not in page.text
+    step = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44"})
+    assert "/compte/telephone/code?f=" in step.headers["Location"]
 
 
 def _other_parent(app):

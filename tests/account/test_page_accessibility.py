@@ -56,7 +56,8 @@ def test_the_mobile_code_page_masks_the_number_and_answers_resends_with_statuses
         app, make_parent, outbox):
     parent = make_parent()
     browser = _logged_in(app, parent)
-    step = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44"})
+    step = submit(browser, "/compte/telephone", {"mobile": "07 11 22 33 44",
+                                                 "current_password": parent["password"]})
     page = browser.get(step.headers["Location"])
     assert ('<span aria-hidden="true">07 •• •• 33 44</span><span class="fr-sr-only">'
             'numéro se terminant par 33 44</span>') in page.text

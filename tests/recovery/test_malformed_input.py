@@ -28,8 +28,8 @@ FORMS = {
     ("POST", "/recuperation/mot-de-passe/parent/code"): ["f", "code", "action"],
     ("POST", "/recuperation/mot-de-passe/parent/nouveau"): ["f", "password", "confirmation"],
     ("POST", "/compte/mot-de-passe"): ["current_password", "password", "confirmation"],
-    ("POST", "/compte/courriel"): ["email"],
-    ("POST", "/compte/telephone"): ["mobile"],
+    ("POST", "/compte/courriel"): ["email", "current_password"],
+    ("POST", "/compte/telephone"): ["mobile", "current_password"],
     ("POST", "/compte/telephone/code"): ["f", "code", "action"],
 }
 
