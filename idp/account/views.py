@@ -29,6 +29,7 @@ from idp.services.phone_codes import CodeNotSent
 from idp.web import current_sso
 from idp.web import provider
 from idp.web import render_error
+from idp.web import set_sso_cookie
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
 
@@ -97,9 +98,12 @@ def password(sso):
         if not errors:
             outcome = service.change_password(provider(), account, new, keep_sid=sso.sid,
                                               help_url=_help_url())
+            secret = provider().sessions.renew_secret(sso)
+            db.session.commit()
             flash("Votre mot de passe a été modifié. Vos autres connexions ont été fermées.",
                   "success")
-            return after_response(redirect(url_for("account.home")), outcome.later)
+            return after_response(set_sso_cookie(redirect(url_for("account.home")), secret),
+                                  outcome.later)
         db.session.commit()
     return render_template("account/password.html", account=account, errors=errors,
                            min_length=provider().config["PASSWORD_MIN_LENGTH"]), status

@@ -72,6 +72,14 @@ class SessionService:
             session.last_seen_at = now
         return session
 
+    def renew_secret(self, session: SsoSession) -> str:
+        """Give a session a new cookie secret (after a change of password): a copy of
+        the old cookie no longer opens it. Its `sid`, known to services, stays."""
+        secret = new_token(32)
+        session.secret_hash = token_hash(secret)
+        audit.record("session.renewed", account=session.account, sid=session.sid)
+        return secret
+
     def add_client(self, session: SsoSession, client_id: str) -> None:
         """Remember that the client received tokens in this session."""
         # One statement on every SSO authorization, whether or not the pair is known.

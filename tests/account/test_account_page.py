@@ -80,11 +80,18 @@ def test_change_password_needs_the_current_one_and_ends_the_other_sessions(
     same = submit(here, "/compte/mot-de-passe", {"current_password": PASSWORD,
                                                 "password": PASSWORD, "confirmation": PASSWORD})
     assert same.status_code == 422
+    cookie_name = app.config["SESSION_COOKIE_NAME_SSO"]
+    old_cookie = here.get_cookie(cookie_name).value
     done = submit(here, "/compte/mot-de-passe", {"current_password": PASSWORD,
                                                 "password": NEW_PASSWORD,
                                                 "confirmation": NEW_PASSWORD})
     assert done.status_code == 302
     assert "Votre mot de passe a été modifié" in html.unescape(here.get("/compte").text)
+    # This session goes on under a new cookie: a copy of the old one opens nothing.
+    assert here.get_cookie(cookie_name).value != old_cookie
+    copy = app.test_client()
+    copy.set_cookie(cookie_name, old_cookie)
+    assert copy.get("/compte").status_code == 302
     # This session and its tokens stay; the other session and its tokens end.
     assert elsewhere.get("/compte").status_code == 302
     assert _userinfo(app, other_tokens).status_code == 401
