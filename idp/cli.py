@@ -176,9 +176,13 @@ def clients_group():
 @click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The client's public JWK set, for private_key_jwt.")
 @click.option("--client-id", default=None, help="Choose the client id (default: random).")
+@click.option("--introspect-any", is_flag=True,
+              help="A resource server: may introspect the tokens of every client "
+                   "(default: only its own).")
 @pass_ctx
 def clients_add(ctx, name, redirect_uris, post_logout, backchannel_logout_uri, scopes, public,
-                auth_method, subject_type, sector_uri, id_token_alg, jwks_file, client_id):
+                auth_method, subject_type, sector_uri, id_token_alg, jwks_file, client_id,
+                introspect_any):
     """Register a client; prints its id and, once, its secret."""
     scope_list = [s for item in scopes for s in item.split()] or None
     jwks = None
@@ -194,7 +198,7 @@ def clients_add(ctx, name, redirect_uris, post_logout, backchannel_logout_uri, s
                 public=public, auth_method=auth_method,
                 subject_type=subject_type or ctx.app.config["DEFAULT_SUBJECT_TYPE"],
                 sector_uri=sector_uri, id_token_alg=id_token_alg, jwks=jwks,
-                client_id=client_id,
+                introspect_any=introspect_any, client_id=client_id,
             )
         except clients.ClientError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -212,7 +216,9 @@ def clients_list(ctx):
     with ctx.app.app_context():
         rows = db.session.execute(db.select(Client).order_by(Client.name)).scalars().all()
         data = [clients.describe(c) for c in rows]
-        ctx.out(data, "\n".join(f"{c['client_id']}  {c['name']}" for c in data) or "(none)")
+        ctx.out(data, "\n".join(
+            f"{c['client_id']}  {c['name']}" + ("  [introspect-any]" if c["introspect_any"] else "")
+            for c in data) or "(none)")
 
 
 def _client_or_fail(client_id):
@@ -229,6 +235,26 @@ def clients_show(ctx, client_id):
     """Show one client's registration."""
     with ctx.app.app_context():
         data = clients.describe(_client_or_fail(client_id))
+        ctx.out(data, json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@clients_group.command("set")
+@click.argument("client_id")
+@click.option("--introspect-any/--no-introspect-any", "introspect_any", default=None,
+              help="Allow (or forbid) introspecting the tokens of every client, not only "
+                   "the client's own.")
+@pass_ctx
+def clients_set(ctx, client_id, introspect_any):
+    """Change options of an existing client's registration."""
+    if introspect_any is None:
+        raise click.UsageError("nothing to change: give --introspect-any or --no-introspect-any")
+    with ctx.app.app_context():
+        client = _client_or_fail(client_id)
+        try:
+            clients.set_introspect_any(client, introspect_any)
+        except clients.ClientError as exc:
+            raise click.ClickException(str(exc)) from exc
+        data = clients.describe(client)
         ctx.out(data, json.dumps(data, indent=2, ensure_ascii=False))
 
 

@@ -24,6 +24,7 @@ def idp(tmp_path):
         return result
 
     run("db", "upgrade")
+    run.env = env
     return run
 
 
@@ -55,6 +56,44 @@ def test_public_client_has_no_secret_and_bad_input_is_a_clear_error(idp):
     bad = idp("clients", "add", "--name", "X", "--redirect-uri", "http://evil.example/cb",
               check=False)
     assert bad.returncode != 0 and "https" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_introspect_any_is_registered_shown_and_changed(idp):
+    ordinary = json.loads(idp("clients", "add", "--name", "Cantine",
+                              "--redirect-uri", "https://cantine.example.gouv.fr/cb").stdout)
+    api = json.loads(idp("clients", "add", "--name", "API bourses", "--introspect-any",
+                         "--redirect-uri", "https://api.example.gouv.fr/cb").stdout)
+    assert json.loads(idp("clients", "show", ordinary["client_id"]).stdout)[
+        "introspect_any"] is False
+    assert json.loads(idp("clients", "show", api["client_id"]).stdout)["introspect_any"] is True
+    listed = {c["client_id"]: c["introspect_any"]
+              for c in json.loads(idp("clients", "list").stdout)}
+    assert listed == {ordinary["client_id"]: False, api["client_id"]: True}
+    text = subprocess.run([sys.executable, "-m", "idp.cli", "clients", "list"],
+                          env=idp.env, capture_output=True, text=True, timeout=60).stdout
+    assert f"{api['client_id']}  API bourses  [introspect-any]" in text
+    assert f"{ordinary['client_id']}  Cantine\n" in text + "\n"
+
+    changed = json.loads(idp("clients", "set", ordinary["client_id"], "--introspect-any").stdout)
+    assert changed["introspect_any"] is True
+    idp("clients", "set", api["client_id"], "--no-introspect-any")
+    assert json.loads(idp("clients", "show", api["client_id"]).stdout)["introspect_any"] is False
+    nothing = idp("clients", "set", api["client_id"], check=False)
+    assert nothing.returncode != 0 and "nothing to change" in nothing.stderr
+
+
+def test_a_public_client_cannot_be_given_introspect_any(idp):
+    refused = idp("clients", "add", "--name", "App", "--public", "--introspect-any",
+                  "--redirect-uri", "https://app.example.gouv.fr/cb", check=False)
+    assert refused.returncode != 0 and "introspect_any" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    public = json.loads(idp("clients", "add", "--name", "App", "--public",
+                            "--redirect-uri", "https://app.example.gouv.fr/cb").stdout)
+    refused = idp("clients", "set", public["client_id"], "--introspect-any", check=False)
+    assert refused.returncode != 0 and "public client" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert json.loads(idp("clients", "show", public["client_id"]).stdout)[
+        "introspect_any"] is False
 
 
 def test_keys_rotation_publishes_next_before_use(idp):

@@ -455,7 +455,8 @@ class Revocation(_TokenLookup, RevocationEndpoint):
 
 
 class Introspection(_TokenLookup, IntrospectionEndpoint):
-    """RFC 7662 for resource servers registered as clients."""
+    """RFC 7662 for confidential clients: their own tokens, or any token for a client
+    registered as a resource server (`introspect_any`)."""
 
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
@@ -464,8 +465,14 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
         self.provider = provider
 
     def check_permission(self, token, client, request):
-        """Any authenticated confidential client may introspect."""
-        return not client.public
+        """RFC 7662 section 4: a client learns only about the tokens issued to itself,
+        unless it is registered with `introspect_any`; public clients never.
+
+        A refusal is answered `{"active": false}`, as for an unknown token: another
+        client's token, its `username` and its pairwise `sub` stay hidden, and so does
+        the token's existence.
+        """
+        return client_service.may_introspect(client.row, token.row.client_id)
 
     def create_introspection_payload(self, token):
         """Describe the token presented, or say only that it is inactive."""

@@ -36,6 +36,14 @@ CACHE_SECONDS = 30.0
 CACHE_SIZE = 20_000
 
 
+#: Key in `Client.extra`: the client is a resource server that may introspect the tokens
+#: issued to any client, not only its own (RFC 7662 section 4).
+INTROSPECT_ANY = "introspect_any"
+_PUBLIC_CANNOT_INTROSPECT = (
+    "introspect_any: a public client cannot call the introspection endpoint"
+)
+
+
 class ClientError(ValueError):
     """Invalid client registration data; the message says which field."""
 
@@ -63,9 +71,13 @@ def sector_of(client: Client) -> str:
 def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(),
              backchannel_logout_uri=None, scopes=None, public=False, auth_method=None,
              subject_type="pairwise", sector_uri=None, id_token_alg="RS256",  # noqa: S107
-             jwks=None,
+             jwks=None, introspect_any=False,
              client_id=None) -> tuple[Client, str | None]:
-    """Create a client; return it with its secret in clear (None for public clients)."""
+    """Create a client; return it with its secret in clear (None for public clients).
+
+    `introspect_any` registers a resource server that may introspect the tokens of every
+    client (RFC 7662); without it a client may introspect only its own tokens.
+    """
     name = (name or "").strip()
     if not name:
         raise ClientError("name: required")
@@ -88,6 +100,8 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
         raise ClientError("subject_type: public or pairwise")
     if id_token_alg not in SIGNING_ALGS:
         raise ClientError(f"id_token_alg: one of {', '.join(SIGNING_ALGS)}")
+    if introspect_any and public:
+        raise ClientError(_PUBLIC_CANNOT_INTROSPECT)
     sector = None
     if sector_uri:
         sector = urlsplit(_check_uri(sector_uri, "sector_uri")).hostname
@@ -123,9 +137,11 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
         subject_type=subject_type,
         sector_identifier=sector,
         id_token_signed_response_alg=id_token_alg,
+        extra={INTROSPECT_ANY: True} if introspect_any else {},
     )
     db.session.add(client)
-    audit.record("client.registered", client_id=client_id, name=name)
+    audit.record("client.registered", client_id=client_id, name=name,
+                 introspect_any=bool(introspect_any))
     db.session.commit()
     return client, secret
 
@@ -221,6 +237,45 @@ def _forget_changed_clients(session, flush_context):
             return
 
 
+def introspects_any(client) -> bool:
+    """Tell whether the client (a row or a snapshot) may introspect other clients' tokens."""
+    if getattr(client, "public", True):
+        return False
+    return (getattr(client, "extra", None) or {}).get(INTROSPECT_ANY) is True
+
+
+def may_introspect(client, token_client_id: str) -> bool:
+    """Tell whether the client may learn about a token issued to `token_client_id`.
+
+    A confidential client may introspect the tokens issued to itself; only a client
+    registered with `introspect_any` may introspect the tokens of other clients. Public
+    clients never introspect.
+    """
+    if getattr(client, "public", True):
+        return False
+    return token_client_id == client.client_id or introspects_any(client)
+
+
+def set_introspect_any(client: Client, value: bool) -> bool:
+    """Allow or forbid a client to introspect other clients' tokens; return the value."""
+    value = bool(value)
+    if value and client.public:
+        raise ClientError(_PUBLIC_CANNOT_INTROSPECT)
+    if introspects_any(client) == value:
+        return value
+    extra = dict(client.extra or {})
+    if value:
+        extra[INTROSPECT_ANY] = True
+    else:
+        extra.pop(INTROSPECT_ANY, None)
+    # A new object, so that the JSON column is seen as changed.
+    client.extra = extra
+    audit.record("client.introspection_changed", client_id=client.client_id,
+                 introspect_any=value)
+    db.session.commit()
+    return value
+
+
 def remove(client: Client) -> None:
     """Delete a client registration."""
     audit.record("client.removed", client_id=client.client_id)
@@ -243,6 +298,7 @@ def describe(client: Client) -> dict:
         "subject_type": client.subject_type,
         "sector_identifier": client.sector_identifier,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "introspect_any": introspects_any(client),
     }
 
 

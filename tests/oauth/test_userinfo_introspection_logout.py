@@ -5,11 +5,13 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
 from idp.extensions import db
 from idp.models import Token
+from idp.services import clients as client_service
 from tests.conftest import RelyingParty
 from tests.conftest import csrf_from
 from tests.conftest import query_of
@@ -56,7 +58,7 @@ def test_claims_parameter_selects_claims_within_granted_scopes(client, make_clie
 
 def test_introspection_for_a_confidential_client(client, rp, make_client, make_account):
     tokens = _tokens(rp, make_account())
-    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    resource_server = RelyingParty(client, make_client(name="API bourses", introspect_any=True))
     response = client.post("/introspect", data={"token": tokens["access_token"]},
                            headers=resource_server.auth_headers())
     assert response.status_code == 200
@@ -76,7 +78,7 @@ def _introspect(client, resource_server, token, **extra):
 def test_introspection_describes_the_token_presented(app, client, rp, make_client,
                                                      make_account):
     tokens = _tokens(rp, make_account())
-    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    resource_server = RelyingParty(client, make_client(name="API bourses", introspect_any=True))
     now = time.time()
     access = _introspect(client, resource_server, tokens["access_token"]).json
     assert access["active"] is True
@@ -93,7 +95,7 @@ def test_introspection_of_a_refresh_token_outliving_its_access_token(app, client
                                                                     make_client,
                                                                     make_account):
     tokens = _tokens(rp, make_account())
-    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    resource_server = RelyingParty(client, make_client(name="API bourses", introspect_any=True))
     with app.app_context():
         for row in db.session.execute(db.select(Token)).scalars():
             row.access_expires_at = row.access_expires_at - timedelta(hours=2)
@@ -118,7 +120,7 @@ def test_introspection_scope_follows_the_token_after_a_narrowed_refresh(client, 
                                                                        make_client,
                                                                        make_account):
     tokens = _tokens(rp, make_account())
-    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    resource_server = RelyingParty(client, make_client(name="API bourses", introspect_any=True))
     narrow = rp.refresh(tokens["refresh_token"], scope="openid").json
     access = _introspect(client, resource_server, narrow["access_token"]).json
     assert access["scope"] == "openid"
@@ -129,7 +131,7 @@ def test_introspection_scope_follows_the_token_after_a_narrowed_refresh(client, 
 def test_an_unknown_or_wrong_token_type_hint_is_only_a_hint(client, rp, make_client,
                                                             make_account):
     tokens = _tokens(rp, make_account())
-    resource_server = RelyingParty(client, make_client(name="API bourses"))
+    resource_server = RelyingParty(client, make_client(name="API bourses", introspect_any=True))
     for hint in ("bogus", "refresh_token"):
         found = _introspect(client, resource_server, tokens["access_token"],
                             token_type_hint=hint)
@@ -155,6 +157,133 @@ def test_a_repeated_token_is_refused_and_nothing_is_revoked(client, rp, make_acc
     assert response.json["error"] == "invalid_request"
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert client.get("/userinfo", headers=bearer).status_code == 200
+
+
+def _claims(jwt_value):
+    payload = jwt_value.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_a_client_introspects_its_own_access_and_refresh_tokens(client, rp, make_account):
+    person = make_account()
+    tokens = _tokens(rp, person)
+    sub = _claims(tokens["id_token"])["sub"]
+    for value, token_type in ((tokens["access_token"], "Bearer"),
+                              (tokens["refresh_token"], "refresh_token")):
+        answer = _introspect(client, rp, value)
+        assert answer.status_code == 200
+        assert answer.json["active"] is True
+        assert answer.json["client_id"] == rp.reg["client_id"]
+        assert answer.json["token_type"] == token_type
+        assert answer.json["sub"] == sub
+        assert answer.json["username"] == person["identifier"]
+
+
+def test_another_client_learns_nothing_about_a_token_not_issued_to_it(client, rp,
+                                                                      make_client,
+                                                                      make_account):
+    tokens = _tokens(rp, make_account())
+    # An ordinary service, on another host: its pairwise subjects differ from rp's.
+    other = RelyingParty(client, make_client(name="Autre service",
+                                             redirect_uris=["https://autre.example.org/cb"]))
+    unknown = _introspect(client, other, "no-such-token")
+    assert unknown.status_code == 200 and unknown.json == {"active": False}
+    for value in (tokens["access_token"], tokens["refresh_token"]):
+        for hint in ({}, {"token_type_hint": "access_token"},
+                     {"token_type_hint": "refresh_token"}):
+            answer = _introspect(client, other, value, **hint)
+            # Exactly what an unknown token gets: not even the token's existence.
+            assert answer.status_code == unknown.status_code
+            assert answer.json == unknown.json
+            assert answer.data == unknown.data
+    # Asking did not harm the token: its owner still sees it active.
+    assert _introspect(client, rp, tokens["access_token"]).json["active"] is True
+    assert _introspect(client, rp, tokens["refresh_token"]).json["active"] is True
+
+
+def test_a_resource_server_introspects_the_tokens_of_every_client(client, rp, make_client,
+                                                                  make_account):
+    person = make_account()
+    tokens = _tokens(rp, person)
+    sub = _claims(tokens["id_token"])["sub"]
+    resource_server = RelyingParty(client, make_client(
+        name="API bourses", redirect_uris=["https://api.example.org/cb"],
+        introspect_any=True))
+    assert resource_server.reg["introspect_any"] is True
+    access = _introspect(client, resource_server, tokens["access_token"]).json
+    assert access["active"] is True
+    assert access["client_id"] == rp.reg["client_id"]
+    # The subject the token's client knows, not the resource server's.
+    assert access["sub"] == sub
+    assert access["username"] == person["identifier"]
+    refresh = _introspect(client, resource_server, tokens["refresh_token"]).json
+    assert refresh["active"] is True and refresh["client_id"] == rp.reg["client_id"]
+
+
+def test_revoked_and_expired_tokens_are_inactive_for_every_client(app, client, rp,
+                                                                 make_client,
+                                                                 make_account):
+    other = RelyingParty(client, make_client(name="Autre service"))
+    resource_server = RelyingParty(client, make_client(name="API bourses",
+                                                       introspect_any=True))
+    callers = (rp, other, resource_server)
+    revoked = _tokens(rp, make_account())
+    client.post("/revoke", data={"token": revoked["refresh_token"]},
+                headers=rp.auth_headers())
+    expired = _tokens(rp, make_account())
+    with app.app_context():
+        row = db.session.execute(
+            db.select(Token).where(Token.client_id == rp.reg["client_id"])
+            .order_by(Token.id.desc())).scalars().first()
+        row.access_expires_at = row.access_expires_at - timedelta(hours=2)
+        row.refresh_expires_at = row.refresh_expires_at - timedelta(days=400)
+        db.session.commit()
+    for caller in callers:
+        for value in (revoked["access_token"], revoked["refresh_token"],
+                      expired["access_token"], expired["refresh_token"]):
+            answer = _introspect(client, caller, value)
+            assert answer.status_code == 200
+            assert answer.json == {"active": False}, caller.reg["name"]
+
+
+def test_introspect_any_can_be_given_and_taken_back(app, client, rp, make_client,
+                                                    make_account):
+    tokens = _tokens(rp, make_account())
+    reg = make_client(name="API bourses")
+    resource_server = RelyingParty(client, reg)
+    assert reg["introspect_any"] is False
+    assert _introspect(client, resource_server, tokens["access_token"]).json == {
+        "active": False}
+    with app.app_context():
+        client_service.set_introspect_any(client_service.get(reg["client_id"]), True)
+    # A change made in this process is seen at once (no 30-second cache wait).
+    assert _introspect(client, resource_server, tokens["access_token"]).json["active"] is True
+    with app.app_context():
+        client_service.set_introspect_any(client_service.get(reg["client_id"]), False)
+    assert _introspect(client, resource_server, tokens["access_token"]).json == {
+        "active": False}
+
+
+def test_a_public_client_cannot_introspect_even_its_own_tokens(client, make_client,
+                                                               make_account):
+    reg = make_client(name="Appli", public=True, scopes=["openid", "offline_access"])
+    app_rp = RelyingParty(client, reg, scope="openid offline_access")
+    person = make_account()
+    callback = app_rp.code_flow(person["identifier"], person["password"])
+    tokens = app_rp.token(callback["code"], client_id=reg["client_id"]).json
+    answer = client.post("/introspect", data={"token": tokens["access_token"],
+                                              "client_id": reg["client_id"]})
+    assert answer.status_code == 401
+    assert answer.json["error"] == "invalid_client"
+    assert "active" not in answer.json
+
+
+def test_a_public_client_cannot_be_a_resource_server(app, make_client):
+    with pytest.raises(client_service.ClientError, match="introspect_any"):
+        make_client(name="Appli", public=True, introspect_any=True)
+    reg = make_client(name="Appli", public=True)
+    with app.app_context(), pytest.raises(client_service.ClientError):
+        client_service.set_introspect_any(client_service.get(reg["client_id"]), True)
 
 
 def test_introspection_needs_client_authentication(client, rp, make_account):
