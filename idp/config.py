@@ -103,8 +103,10 @@ def validate(values: dict) -> dict:
             raise ConfigError("secret_key: required in production (at least 32 characters)")
         if not values.get("pairwise_salt"):
             raise ConfigError("pairwise_salt: required in production")
-        if str(values.get("database_url", "")).startswith("sqlite"):
-            raise ConfigError("database_url: SQLite is not supported in production")
+        if not str(values.get("database_url") or "").startswith(("postgresql://",
+                                                                 "postgresql+psycopg://")):
+            raise ConfigError("database_url: a PostgreSQL URL is required in production "
+                              "(postgresql://...)")
     elif not values.get("secret_key"):
         values["secret_key"] = _secret_file(var_dir)
     if not values.get("pairwise_salt"):
@@ -146,7 +148,10 @@ def validate(values: dict) -> dict:
         raise ConfigError("default_subject_type: must be public or pairwise")
     db_url = str(values.get("database_url") or "")
     if not db_url:
-        raise ConfigError("database_url: required")
+        # The embedded default follows var_dir, with the secret key and the outbox.
+        db_url = f"sqlite:///{(var_dir / 'idp.sqlite3').resolve()}"
+        var_dir.mkdir(parents=True, exist_ok=True)
+        values["database_url"] = db_url
     if db_url.startswith("sqlite:///") and not db_url.startswith("sqlite:////"):
         # A relative SQLite path is relative to the working directory, made absolute
         # so that the CLI, the server and the migrations agree.

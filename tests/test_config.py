@@ -26,6 +26,22 @@ def test_defaults_then_file_then_environment(tmp_path):
     assert values["refresh_token_ttl"] == 2592000
 
 
+def test_the_embedded_database_lives_in_var_dir_wherever_the_command_runs(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    values = validate(load_config(environ={"IDP_VAR_DIR": str(tmp_path / "data")}))
+    assert values["database_url"] == f"sqlite:///{tmp_path / 'data' / 'idp.sqlite3'}"
+    # A database named by the operator is left as given.
+    named = validate(load_config(environ={"IDP_VAR_DIR": str(tmp_path / "data"),
+                                          "IDP_DATABASE_URL": "sqlite:///other.db"}))
+    assert named["database_url"] == f"sqlite:///{tmp_path / 'other.db'}"
+
+
+def test_production_needs_a_postgresql_database():
+    with pytest.raises(ConfigError, match="database_url: a PostgreSQL URL is required"):
+        validate(_prod(database_url=""))
+
+
 def test_environment_values_are_typed_from_the_defaults():
     with pytest.raises(ConfigError, match="IDP_LOCK_THRESHOLD"):
         load_config(environ={"IDP_LOCK_THRESHOLD": "five"})
