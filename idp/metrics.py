@@ -44,8 +44,23 @@ def _registry():
     return REGISTRY
 
 
+# Every series a counter can have, shown at 0 from the start: a rate or an alert on a
+# series that does not exist yet (no activation so far) would see nothing at all.
+KNOWN_SERIES = (
+    (LOGINS, [("ok",), ("invalid",), ("locked",), ("rate_limited",)]),
+    (TOKENS, [("authorization_code",), ("refresh_token",)]),
+    (ACTIVATIONS, [("parent_sms",), ("eleve_distributed",), ("responsable_distributed",)]),
+    (MESSAGES, [(channel, result) for channel in ("sms", "mail")
+                for result in ("sent", "failed")]),
+    (LOGOUTS, [("delivered",), ("failed",)]),
+)
+
+
 def init_app(app) -> None:
     """Time every request and expose /metrics (optionally behind a bearer token)."""
+    for counter, series in KNOWN_SERIES:
+        for labels in series:
+            counter.labels(*labels)
 
     @app.before_request
     def _start_timer():
