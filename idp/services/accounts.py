@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import bindparam
+from sqlalchemy import case
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,6 +36,17 @@ _LOGIN_SUCCEEDED = (
 _UNCHANGED = {"updated_at": Account.updated_at}
 
 IDENTIFIER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+#: Failures stop counting as consecutive once this long has passed since the end of the
+#: lock they caused (or since the failure itself, when it did not lock): Keycloak's
+#: "failure reset time", here one day, for known and unknown identifiers alike. Not
+#: shorter: with an hour (the longest lock), a patient guesser would get threshold - 1
+#: free tries every hour or so, about a hundred a day per identifier, instead of about
+#: thirty a day, almost all of them spent while locked. Not longer: a person's failures
+#: of yesterday should not lock them for an hour at today's first typing mistake. No
+#: lockout policy stops someone who sends one wrong password an hour from keeping an
+#: account locked; « Mot de passe oublié » unlocks it (set_password resets the count).
+FAILURE_RESET_SECONDS = 24 * 3600
 
 
 class AccountError(ValueError):
@@ -98,15 +114,27 @@ def create(passwords, *, identifier: str, password: str | None, role: str = "res
 
 
 class LoginService:
-    """Password login with progressive locking that every process shares."""
+    """Password login with progressive locking that every process shares.
+
+    A known identifier keeps its state in its account: `failed_logins`, the consecutive
+    failures, and `locked_until`, written at every failure as the end of the lock it
+    causes, which is the failure's own time when it does not lock (so no separate "last
+    failure" column is needed). An unknown identifier keeps the same state as a streak
+    in the shared rate limiter, under a keyed hash of the identifier: from outside, both
+    give the same answers at the same times, and cost the same password verify.
+    """
 
     def __init__(self, passwords, ratelimiter, *, threshold: int, base_seconds: int,
-                 max_seconds: int):
+                 max_seconds: int, reset_seconds: int = FAILURE_RESET_SECONDS,
+                 clock=utcnow, key_secret: str | None = None):
         self.passwords = passwords
         self.ratelimiter = ratelimiter
         self.threshold = threshold
         self.base_seconds = base_seconds
         self.max_seconds = max_seconds
+        self.reset_seconds = reset_seconds
+        self.clock = clock
+        self.key_secret = key_secret
 
     def lock_seconds(self, failures: int) -> int:
         """Lock duration after this many consecutive failures (doubling, capped)."""
@@ -114,27 +142,25 @@ class LoginService:
             return 0
         return min(self.max_seconds, self.base_seconds * 2 ** (failures - self.threshold))
 
+    def unknown_key(self, identifier: str) -> str:
+        """The rate limiter key of an unknown identifier: an HMAC, never the identifier
+        (people type passwords in the identifier field; the key outlives the request)."""
+        secret = self.key_secret or current_app.config["SECRET_KEY"]
+        digest = hmac.new(f"login-unknown:{secret}".encode(),
+                          normalise_identifier(identifier).encode(), hashlib.sha256)
+        return f"login-unknown:{digest.hexdigest()}"
+
     def authenticate(self, identifier: str, password: str) -> LoginResult:
         """Check an identifier and password; count failures and lock progressively."""
         identifier = normalise_identifier(identifier)
         account = find(identifier)
-        now = utcnow()
+        now = self.clock()
         if account is None:
-            # Same work and same answers as for a known identifier: a verify, and a
-            # lock after the same number of failures (counted in the rate limiter).
-            self.passwords.verify(None, password)
-            failures = self.ratelimiter.count(f"login-unknown:{identifier}", self.max_seconds)
-            seconds = self.lock_seconds(failures)
-            audit.record("login.failed", identifier=identifier[:64], reason="unknown")
-            if seconds:
-                return LoginResult("locked", retry_after=seconds)
-            return LoginResult("invalid")
+            return self._unknown(identifier, password, now)
         if account.locked_until and account.locked_until > now:
             self.passwords.verify(None, password)
             audit.record("login.refused_locked", account=account)
-            return LoginResult(
-                "locked", account, int((account.locked_until - now).total_seconds()) + 1
-            )
+            return LoginResult("locked", account, _seconds_left(account.locked_until, now))
         if account.status == "provisional":
             # The printed password, however it was typed (case, dashes, spaces).
             password = as_printed_provisional(password)
@@ -155,24 +181,55 @@ class LoginService:
         return LoginResult("ok", account)
 
     def _failed(self, account: Account, now) -> LoginResult:
-        # Atomic increment, so that parallel wrong guesses all count.
+        # Atomic increment, so that parallel wrong guesses all count; it restarts at 1
+        # once the last failure (its lock's end) is reset_seconds old. The row stays
+        # locked until the request ends, so the next guess reads this one's locked_until.
+        decayed = or_(Account.locked_until.is_(None),
+                      Account.locked_until <= now - timedelta(seconds=self.reset_seconds))
         failures = db.session.execute(
             update(Account)
             .where(Account.id == account.id)
-            .values(failed_logins=Account.failed_logins + 1, **_UNCHANGED)
+            .values(failed_logins=case((decayed, 1), else_=Account.failed_logins + 1),
+                    **_UNCHANGED)
             .returning(Account.failed_logins)
         ).scalar_one()
         seconds = self.lock_seconds(failures)
         audit.record("login.failed", account=account, reason="password", failures=failures)
+        db.session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .values(locked_until=now + timedelta(seconds=seconds), **_UNCHANGED)
+        )
         if seconds:
-            db.session.execute(
-                update(Account)
-                .where(Account.id == account.id)
-                .values(locked_until=now + timedelta(seconds=seconds), **_UNCHANGED)
-            )
             audit.record("account.locked", account=account, seconds=seconds)
             return LoginResult("locked", account, seconds)
         return LoginResult("invalid", account)
+
+    def _unknown(self, identifier: str, password: str, now) -> LoginResult:
+        # The same steps as for an account, on a streak in the shared rate limiter: read
+        # the state, verify (against no hash), refuse while locked without counting, or
+        # count and lock. The limiter commits on its own, before anything is written in
+        # the request's transaction (see RateLimiter).
+        key = self.unknown_key(identifier)
+        _, until = self.ratelimiter.streak(key, now, self.reset_seconds)
+        self.passwords.verify(None, password)
+        if until is not None and until > now:
+            audit.record("login.refused_locked", identifier=identifier[:64], reason="unknown")
+            return LoginResult("locked", retry_after=_seconds_left(until, now))
+        failures = self.ratelimiter.add_to_streak(key, now, self.reset_seconds)
+        seconds = self.lock_seconds(failures)
+        if seconds:
+            self.ratelimiter.hold_streak(key, now + timedelta(seconds=seconds), now,
+                                         self.reset_seconds)
+        audit.record("login.failed", identifier=identifier[:64], reason="unknown",
+                     failures=failures)
+        if seconds:
+            return LoginResult("locked", retry_after=seconds)
+        return LoginResult("invalid")
+
+
+def _seconds_left(until, now) -> int:
+    return int((until - now).total_seconds()) + 1
 
 
 def set_password(passwords, account: Account, password: str) -> None:
