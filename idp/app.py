@@ -20,6 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from idp import config as config_module
 from idp import logs
 from idp import metrics
+from idp import runtime
 from idp import web
 from idp.extensions import db
 from idp.extensions import migrate
@@ -90,6 +91,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 
 def _register_health(app: Flask) -> None:
+    # The schema the code expects: the heads of migrations/, read once per process.
+    heads, known = runtime.migration_revisions(MIGRATIONS_DIR)
+    # Whether this node's secret_key opens the signing keys: cached for a minute.
+    app.extensions["idp.keys_verdict"] = runtime.KeysVerdict()
+
     @app.get("/healthz")
     def healthz():
         """The process is alive."""
@@ -97,15 +103,18 @@ def _register_health(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz():
-        """The database (and Redis, when configured) answer."""
-        checks = {}
-        try:
-            db.session.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            db.session.rollback()
-            checks["database"] = "unavailable"
-        redis = app.extensions["idp"].redis
+        """The node can serve: the database answers and its schema is the code's (one
+        query: its Alembic revision), the signing keys open with this secret_key (checked
+        once a minute), Redis answers when configured. 503 names the failed checks."""
+        checks = _database_checks(heads, known)
+        provider = app.extensions["idp"]
+        if checks.get("schema") in ("ok", "behind"):
+            try:
+                checks["signing_keys"] = app.extensions["idp.keys_verdict"](provider.keys)
+            except Exception:  # noqa: BLE001 - the database failed during the check
+                db.session.rollback()
+                checks["signing_keys"] = "unavailable"
+        redis = provider.redis
         if redis is not None:
             try:
                 redis.ping()
@@ -116,6 +125,30 @@ def _register_health(app: Flask) -> None:
         return jsonify(status="ok" if ready else "unavailable", checks=checks), (
             200 if ready else 503
         )
+
+
+def _database_checks(heads: frozenset[str], known: frozenset[str]) -> dict[str, str]:
+    """{"database": ok or unavailable, "schema": ok, behind or missing (when the database
+    answers)}, from one query in the usual case: the database's Alembic revision."""
+    try:
+        connection = db.session.connection()
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        db.session.rollback()
+        return {"database": "unavailable"}
+    try:
+        revisions = [row[0] for row in connection.execute(text(runtime.VERSION_QUERY))]
+        return {"database": "ok", "schema": runtime.schema_state(revisions, heads, known)}
+    except Exception as exc:  # noqa: BLE001
+        db.session.rollback()
+        if getattr(exc, "connection_invalidated", False):
+            return {"database": "unavailable"}  # a stale pooled connection, now dropped
+    try:
+        # Either no version table (a database never migrated) or the query failed.
+        db.session.execute(text("SELECT 1"))
+        return {"database": "ok", "schema": "missing"}
+    except Exception:  # noqa: BLE001
+        db.session.rollback()
+        return {"database": "unavailable"}
 
 
 def _wants_json() -> bool:

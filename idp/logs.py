@@ -14,8 +14,8 @@ from flask import has_request_context
 class JsonFormatter(logging.Formatter):
     """Format records as JSON with the request id; never secrets or personal data."""
 
-    def format(self, record):
-        """Return the record as one JSON line."""
+    def entry(self, record) -> dict:
+        """The fields of the record's line."""
         entry = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
             "level": record.levelname,
@@ -29,7 +29,26 @@ class JsonFormatter(logging.Formatter):
             entry["audit"] = audit
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return entry
+
+    def format(self, record):
+        """Return the record as one JSON line."""
+        return json.dumps(self.entry(record), ensure_ascii=False, default=str)
+
+
+class ServerJsonFormatter(JsonFormatter):
+    """gunicorn's error and access logs under `idp serve` (idp/gunicorn_conf.py): the
+    application's fields plus the process id, and the fields of an access line (the
+    record's `access` dict: request id, method, redacted path, status...)."""
+
+    def entry(self, record) -> dict:
+        """The application's fields, the pid, and the access fields if any."""
+        entry = super().entry(record)
+        entry["pid"] = record.process
+        access = getattr(record, "access", None)
+        if access:
+            entry.update(access)
+        return entry
 
 
 def configure(app) -> None:

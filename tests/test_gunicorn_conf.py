@@ -63,8 +63,9 @@ class AccessLog:
         self.logger = self.cfg.logger_class(self.cfg)
         gunicorn_conf.post_worker_init(SimpleNamespace(wsgi=wsgi_app, log=self.logger))
 
-    def request(self, raw: str):
-        """(req, resp, environ) for a raw request, as a gunicorn worker has them."""
+    def request(self, raw: str, headers: tuple = ()):
+        """(req, resp, environ) for a raw request, as a gunicorn worker has them, with a
+        response that has these headers too."""
         parser = RequestParser(self.cfg, iter([raw.encode("latin-1")]), ("192.0.2.7", 50000))
         req = next(parser)
         sock, other = socket.socketpair()
@@ -73,14 +74,15 @@ class AccessLog:
         resp, environ = wsgi.create(req, sock, ("192.0.2.7", 50000), ("127.0.0.1", 8000),
                                     self.cfg)
         resp.start_response("200 OK", [("Content-Type", "text/html"),
-                                       ("Content-Length", "1234")])
+                                       ("Content-Length", "1234"), *headers])
         resp.sent = 1234
         return req, resp, environ
 
-    def line(self, target: str, method: str = "GET") -> str:
+    def line(self, target: str, method: str = "GET", headers: tuple = ()) -> str:
         """The access log line of a request for this target (path and query string)."""
         req, resp, environ = self.request(
-            f"{method} {target} HTTP/1.1\r\nHost: idp.example\r\nUser-Agent: Firefox\r\n\r\n")
+            f"{method} {target} HTTP/1.1\r\nHost: idp.example\r\nUser-Agent: Firefox\r\n\r\n",
+            headers)
         self.logger.access(resp, req, environ, timedelta(microseconds=4321))
         return self.path.read_text(encoding="utf-8").splitlines()[-1]
 
@@ -99,8 +101,23 @@ class AccessLog:
 
 
 @pytest.fixture
-def access_log(app, tmp_path):
+def access_log(app, tmp_path, monkeypatch):
+    """The access log in plain text (log_json off, whatever the environment says)."""
+    monkeypatch.setenv("IDP_LOG_JSON", "false")
     log = AccessLog(tmp_path / "access.log", app)
+    assert not log.logger.json_lines
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def json_access_log(app, tmp_path, monkeypatch):
+    """The access log of `idp serve` with log_json = true (in the configuration that both
+    gunicorn's master and the preloaded application read)."""
+    monkeypatch.setenv("IDP_LOG_JSON", "true")
+    worker_app = SimpleNamespace(url_map=app.url_map, config={"LOG_JSON": True})
+    log = AccessLog(tmp_path / "access.log", worker_app)
+    assert log.logger.json_lines
     yield log
     log.close()
 
@@ -236,6 +253,90 @@ def test_a_new_route_is_redacted_unless_its_variables_are_public():
         == "/ecole/0750001A/invitation/[redacted]"
 
 
+# -- log_json: the access log and gunicorn's own lines are JSON objects --
+
+
+def test_with_log_json_an_access_line_is_a_json_object_with_the_request_id(app,
+                                                                          json_access_log):
+    token = new_token(24)
+    path = _link(app, "recovery.password_link", token)
+    line = json_access_log.line(f"{path}?state=STATE-SECRET", "POST",
+                                headers=(("X-Request-ID", "3f2a9c-req"),))
+    assert token not in line and "STATE-SECRET" not in line
+    entry = json.loads(line)
+    assert isinstance(entry.pop("ts"), str) and entry.pop("pid") == os.getpid()
+    assert entry == {
+        "level": "INFO", "logger": "gunicorn.access",
+        "message": "POST /recuperation/mot-de-passe/lien/[redacted] 200",
+        "request_id": "3f2a9c-req",
+        "remote_addr": "192.0.2.7", "method": "POST",
+        "path": "/recuperation/mot-de-passe/lien/[redacted]", "protocol": "HTTP/1.1",
+        "status": 200, "bytes": 1234, "duration": 0.004321, "user_agent": "Firefox",
+    }
+
+
+def test_with_log_json_a_response_without_request_id_logs_null(json_access_log):
+    """Only the application's answers carry X-Request-ID (gunicorn's own error pages
+    do not): the id is never taken from what the client sent."""
+    req, resp, environ = json_access_log.request(
+        "GET /aide HTTP/1.1\r\nHost: x\r\nX-Request-ID: from-the-client\r\n\r\n")
+    json_access_log.logger.access(resp, req, environ, timedelta(seconds=2))
+    entry = json.loads(json_access_log.path.read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["request_id"] is None
+    assert (entry["path"], entry["duration"], entry["user_agent"]) == ("/aide", 2.0, None)
+
+
+@pytest.mark.parametrize("log_json", [True, False])
+def test_gunicorn_own_lines_follow_log_json(tmp_path, monkeypatch, log_json):
+    """The master's and workers' lines (start, workers, signals, errors) too."""
+    monkeypatch.setenv("IDP_LOG_JSON", str(log_json).lower())
+    errors = tmp_path / "errors.log"
+    cfg = _config(errorlog=str(errors))
+    logger = cfg.logger_class(cfg)
+    try:
+        logger.info("Listening at: %s (%s)", "http://127.0.0.1:8000", 42)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logger.exception("Error handling request")
+    finally:
+        for handler in list(logger.error_log.handlers):
+            logger.error_log.removeHandler(handler)
+            handler.close()
+    lines = errors.read_text(encoding="utf-8").splitlines()
+    if not log_json:
+        assert "[INFO] Listening at: http://127.0.0.1:8000 (42)" in lines[0]
+        assert "[ERROR] Error handling request" in lines[1]
+        return
+    assert len(lines) == 2
+    started, failed = (json.loads(line) for line in lines)
+    assert (started["level"], started["logger"], started["message"], started["pid"]) == (
+        "INFO", "gunicorn.error", "Listening at: http://127.0.0.1:8000 (42)", os.getpid())
+    assert failed["level"] == "ERROR" and "RuntimeError: boom" in failed["exc"]
+
+
+def test_log_json_is_read_from_the_configuration_idp_serve_runs_with(tmp_path):
+    conf = tmp_path / "idp.toml"
+    conf.write_text("log_json = true\n", encoding="utf-8")
+    assert gunicorn_conf.log_json_configured({"IDP_CONFIG": str(conf)}) is True
+    assert gunicorn_conf.log_json_configured(
+        {"IDP_CONFIG": str(conf), "IDP_LOG_JSON": "false"}) is False
+    assert gunicorn_conf.log_json_configured({}) is False  # the default
+    # A configuration that cannot be read: the application's loading reports it.
+    assert gunicorn_conf.log_json_configured({"IDP_CONFIG": str(tmp_path / "none")}) is False
+
+
+def test_a_worker_follows_its_application_log_json(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("IDP_LOG_JSON", "false")
+    log = AccessLog(tmp_path / "access.log",
+                    SimpleNamespace(url_map=app.url_map, config={"LOG_JSON": True}))
+    try:
+        assert log.logger.json_lines
+        assert json.loads(log.line("/aide"))["path"] == "/aide"
+    finally:
+        log.close()
+
+
 # -- `idp serve` itself: gunicorn with the project's configuration, on a loopback port --
 
 
@@ -290,9 +391,10 @@ def _link_in_mail(outbox: Path, to: str, path: str) -> str:
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, request):
     """`idp serve` on a free port of 127.0.0.1 with one worker; yields its base URL, its
-    outbox and its access log (gunicorn writes it on standard output)."""
+    outbox and its access log (gunicorn writes it on standard output). Indirect
+    parametrization adds IDP_* variables."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items()
@@ -307,6 +409,7 @@ def served(tmp_path):
         # No control socket under ~/.gunicorn, shared by concurrent runs.
         "GUNICORN_CMD_ARGS": "--no-control-socket",
     })
+    env.update(getattr(request, "param", {}))
     idp = [sys.executable, "-m", "idp.cli"]
     for args in (["db", "upgrade"], ["keys", "rotate"],
                  ["accounts", "create", "--identifier", "e.journal", "--role", "eleve",
@@ -386,3 +489,54 @@ def test_idp_serve_access_log_carries_no_link_token(served):
     assert '"POST /recuperation/mot-de-passe/eleve HTTP/1.1" 302 ' in log
     assert '"GET /admin/etablissement/0750001A HTTP/1.1" 302 ' in log
     assert "STATE-SECRET" not in log
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("served", [{"IDP_LOG_JSON": "true", "IDP_LOG_LEVEL": "INFO"}],
+                         indirect=True)
+def test_idp_serve_with_log_json_writes_json_lines_with_the_request_id(served):
+    """Every line of `idp serve` is a JSON object: the access log (standard output), and
+    on standard error gunicorn's lines and the application's. An access line carries the
+    request id that the application's lines of the same request carry."""
+    browser = requests.Session()
+    browser.trust_env = False
+    token = new_token(24)
+    link = browser.get(f"{served.base}/recuperation/mot-de-passe/lien/{token}",
+                       headers={"X-Request-ID": "lb-7f3a"}, timeout=10)
+    assert link.headers["X-Request-ID"] == "lb-7f3a"
+    page = browser.get(f"{served.base}/aide?state=STATE-SECRET", timeout=10)
+    assert page.status_code == 200
+    generated = page.headers["X-Request-ID"]
+
+    def access_lines():
+        text = served.access_log.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines()]
+
+    deadline = time.monotonic() + 10
+    while generated not in {e["request_id"] for e in access_lines()}:
+        assert time.monotonic() < deadline, served.access_log.read_text()
+        time.sleep(0.05)
+    by_id = {e["request_id"]: e for e in access_lines()}
+    assert token not in served.access_log.read_text(encoding="utf-8")
+    assert "STATE-SECRET" not in served.access_log.read_text(encoding="utf-8")
+    refused = by_id["lb-7f3a"]
+    assert isinstance(refused.pop("ts"), str) and isinstance(refused.pop("pid"), int)
+    assert isinstance(refused.pop("duration"), float)
+    assert refused == {
+        "level": "INFO", "logger": "gunicorn.access",
+        "message": f"GET /recuperation/mot-de-passe/lien/{REDACTED} {link.status_code}",
+        "request_id": "lb-7f3a", "remote_addr": "127.0.0.1", "method": "GET",
+        "path": f"/recuperation/mot-de-passe/lien/{REDACTED}", "protocol": "HTTP/1.1",
+        "status": link.status_code, "bytes": len(link.content),
+        "user_agent": browser.headers["User-Agent"],
+    }
+    assert by_id[generated]["path"] == "/aide" and by_id[generated]["status"] == 200
+
+    errors = [json.loads(line) for line in
+              served.errors.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert any(e["logger"] == "gunicorn.error" and e["message"].startswith("Starting gunicorn")
+               for e in errors)
+    assert any(e["logger"] == "gunicorn.error"
+               and e["message"].startswith("Booting worker") for e in errors)
+    # The application's audit line of the refused link has the access line's id.
+    assert any(e["logger"] == "idp.audit" and e["request_id"] == "lb-7f3a" for e in errors)

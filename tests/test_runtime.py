@@ -1,7 +1,16 @@
-"""The environment `idp serve` gives gunicorn."""
+"""The environment `idp serve` gives gunicorn, and what /readyz checks beyond the
+reachability of the database and Redis (tests/test_readiness.py drives /readyz)."""
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from idp.app import MIGRATIONS_DIR
 from idp.runtime import HUGE_PAGES_TUNABLE
+from idp.runtime import KeysVerdict
+from idp.runtime import migration_revisions
+from idp.runtime import schema_state
 from idp.runtime import server_environ
+from idp.services.sealing import SealError
 
 
 def test_huge_pages_are_asked_for_without_touching_the_rest():
@@ -20,3 +29,51 @@ def test_an_explicit_huge_pages_choice_is_respected():
     environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
     assert server_environ(environ) == environ
 
+
+# -- readiness --
+
+
+def test_the_head_is_read_from_the_migrations_once():
+    heads, known = migration_revisions(MIGRATIONS_DIR)
+    assert len(heads) == 1 and heads <= known and "0001" in known
+    assert migration_revisions(MIGRATIONS_DIR) is migration_revisions(MIGRATIONS_DIR)
+
+
+@pytest.mark.parametrize(("recorded", "state"), [
+    (["0006"], "ok"),  # the code's head
+    (["0005"], "behind"),
+    (["0001"], "behind"),
+    (["0042_from_a_newer_release"], "ok"),  # migrated further by newer code
+    ([], "missing"),
+])
+def test_schema_state(recorded, state):
+    assert schema_state(recorded, frozenset({"0006"}),
+                        frozenset({"0001", "0005", "0006"})) == state
+
+
+class _Keys:
+    """A KeyService without check_usable (before it existed)."""
+
+    def __init__(self, error=None):
+        self.error = error
+        self.opened = []
+
+    def signing_key(self, alg):
+        self.opened.append(alg)
+        if self.error:
+            raise self.error
+        return "kid", object()
+
+
+def test_without_check_usable_the_active_keys_are_opened():
+    keys = _Keys()
+    assert KeysVerdict()(keys) == "ok"
+    assert keys.opened == ["RS256", "ES256"]
+    assert KeysVerdict()(_Keys(SealError("sealed value cannot be opened"))) == "unusable"
+
+
+def test_a_database_failure_during_the_check_is_no_verdict():
+    verdict = KeysVerdict()
+    with pytest.raises(OperationalError):
+        verdict(_Keys(OperationalError("SELECT", {}, Exception("down"))))
+    assert verdict(_Keys()) == "ok"  # checked again at once, not cached
