@@ -86,7 +86,7 @@ def password(sso):
     if request.method == "POST":
         current = (request.form.get("current_password") or "")[:1024]
         new = (request.form.get("password") or "")[:1024]
-        status = _current_password_refused(account, errors, "password")
+        status = current_password_refused(account, errors, "password")
         if not status:
             verdict = service.check_new_password(provider().config, account, new,
                                                  request.form.get("confirmation") or "")
@@ -109,7 +109,7 @@ def password(sso):
                            min_length=provider().config["PASSWORD_MIN_LENGTH"]), status
 
 
-def _current_password_refused(account, errors: dict, change: str) -> int:
+def current_password_refused(account, errors: dict, change: str) -> int:
     """Check the form's current password before a change; 0 when it is right, else the
     status, with the French message in `errors`.
 
@@ -148,7 +148,7 @@ def email(sso):
                               "nom@exemple.fr."
             status = 422
         if not errors:
-            status = _current_password_refused(account, errors, "email")
+            status = current_password_refused(account, errors, "email")
             db.session.commit()
         if not errors:
             try:
@@ -185,7 +185,7 @@ def phone(sso):
                                "exemple 06 12 34 56 78."
             status = 422
         if not errors:
-            status = _current_password_refused(account, errors, "phone")
+            status = current_password_refused(account, errors, "phone")
             db.session.commit()
         if not errors:
             try:

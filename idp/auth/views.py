@@ -220,13 +220,14 @@ def _attempt(identifier, password, flow_id):
     return log_in(account, flow_id)
 
 
-def log_in(account, flow_id, amr=("pwd",), acr="eidas1", extra=None):
+def log_in(account, flow_id, amr=("pwd",), acr="eidas1", extra=None, auth_time=None):
     """Open a fresh session (rotating any previous one) and continue."""
     sessions = provider().sessions
     previous = current_sso()
     if previous is not None:
         logout_flow.end_session(previous, reason="replaced")
-    secret, sid = sessions.create(account, amr=list(amr), acr=acr, extra=extra)
+    secret, sid = sessions.create(account, amr=list(amr), acr=acr, extra=extra,
+                                  auth_time=auth_time)
     target = authorize_flow.mark_logged_in(flow_id, sid) if flow_id else None
     db.session.commit()
     response = redirect(target or url_for("account.home"))

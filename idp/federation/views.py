@@ -1,6 +1,10 @@
 """Pages of the FranceConnect login: the round trip, the first-login identification
 ("Identification Éducation nationale": mobile, SMS code, children), linking from the
-account page, and the return from FranceConnect's logout."""
+account page, and the return from FranceConnect's logout.
+
+FranceConnect is for parents only: every page refuses other accounts. A session opened
+through FranceConnect keeps FranceConnect's `auth_time` and its ID token, sealed, for
+the logout; a service's prompt=login or max_age makes FranceConnect ask again."""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import logging
 import secrets
 
 from flask import Blueprint
+from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
 
+from idp.account.views import current_password_refused
 from idp.activation import service as activation
 from idp.auth.views import log_in
 from idp.directory import family
@@ -21,9 +27,11 @@ from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.federation import service
 from idp.federation.client import FederationError
-from idp.federation.client import UpstreamLogin
+from idp.federation.client import seal_id_token
 from idp.models import Account
+from idp.oauth import authorize as authorize_flow
 from idp.oauth.logout import UPSTREAM_FLOW
+from idp.recovery.views import after_response
 from idp.services import audit
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
@@ -42,6 +50,7 @@ bp = Blueprint("federation", __name__, url_prefix="/federation/franceconnect")
 LOGIN_FLOW = "fc-login"
 LINK_FLOW = "fc-identification"
 TO_LOGIN = "Retour à la connexion"
+TO_ACCOUNT = "Retour à mon compte"
 
 
 def _unavailable(authorize=None):
@@ -54,7 +63,45 @@ def _unavailable(authorize=None):
     )
 
 
-def _start(mode: str, authorize=None, account_id=None):
+def _not_a_parent(back_url, back_label):
+    return render_error(403, "FranceConnect est réservé aux parents", service.NOT_A_PARENT,
+                        back_url=back_url, back_label=back_label)
+
+
+def _disabled(authorize=None):
+    return render_error(
+        403, "Compte désactivé",
+        "Le compte EduConnect lié à votre identité FranceConnect est désactivé : vous ne "
+        "pouvez pas vous y connecter. Contactez l'établissement de votre enfant.",
+        back_url=login_url(authorize), back_label=TO_LOGIN,
+    )
+
+
+def _refused(account, authorize=None):
+    """The page refusing a FranceConnect login to this account, or None: FranceConnect
+    is for parents, and a disabled account is told so before anything else is done."""
+    if not service.may_use(account):
+        audit.record("federation.login_refused", account=account, reason="role")
+        return _not_a_parent(login_url(authorize), TO_LOGIN)
+    if account.status == "disabled":
+        audit.record("federation.login_refused", account=account, reason="disabled")
+        return _disabled(authorize)
+    return None
+
+
+def _upstream_prompt(authorize) -> str | None:
+    """prompt=login for FranceConnect when the service asked for a fresh login: with
+    prompt=login (or select_account: the person may want another identity), or with a
+    max_age, which FranceConnect's single sign-on, of unknown age, could not meet."""
+    data = provider().flows.get(authorize, authorize_flow.FLOW_KIND) if authorize else None
+    params = (data or {}).get("params") or {}
+    prompts = str(params.get("prompt") or "").split()
+    if "login" in prompts or "select_account" in prompts or params.get("max_age"):
+        return "login"
+    return None
+
+
+def _start(mode: str, authorize=None, account_id=None, prompt=None):
     client = provider().franceconnect
     if client is None:
         return render_error(404, "Page non trouvée", "FranceConnect n'est pas proposé ici.")
@@ -69,7 +116,7 @@ def _start(mode: str, authorize=None, account_id=None):
                                                      "authorize": authorize,
                                                      "account_id": account_id,
                                                      "binding": token_hash(binding)})
-        url = client.authorize_url(state, nonce)
+        url = client.authorize_url(state, nonce, prompt=prompt)
     except FederationError as exc:
         log.warning("FranceConnect unavailable: %s", exc)
         return _unavailable(authorize)
@@ -80,16 +127,37 @@ def _start(mode: str, authorize=None, account_id=None):
 @bp.post("/connexion")
 def login():
     """The "S'identifier avec FranceConnect" button (a POST, CSRF-protected)."""
-    return _start("login", authorize=request.values.get("flow") or None)
+    authorize = pending_authorization()
+    return _start("login", authorize=authorize, prompt=_upstream_prompt(authorize))
 
 
-@bp.post("/lier")
+@bp.route("/lier", methods=["GET", "POST"])
 def link_start():
-    """Link FranceConnect to the logged-in account, from the account page."""
+    """Link FranceConnect to the logged-in parent's account, from the account page: the
+    current password first (a session left open must not be enough), then a fresh
+    login at FranceConnect whose names must be the account's (checked on return)."""
     sso = current_sso()
     if sso is None:
         return redirect(url_for("auth.login"))
-    return _start("link", account_id=sso.account_id)
+    account = sso.account
+    if not service.may_use(account):
+        audit.record("federation.link_refused", account=account, reason="role")
+        db.session.commit()
+        return _not_a_parent(url_for("account.home"), TO_ACCOUNT)
+    if provider().franceconnect is None:
+        return render_error(404, "Page non trouvée", "FranceConnect n'est pas proposé ici.")
+    if service.link_of(account) is not None:
+        return render_error(409, "Déjà lié",
+                            "Votre compte est déjà lié à une identité FranceConnect.",
+                            back_url=url_for("account.home"), back_label=TO_ACCOUNT)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        status = current_password_refused(account, errors, "franceconnect")
+        db.session.commit()
+        if not status:
+            return _start("link", account_id=account.id, prompt="login")
+    return render_template("federation/link.html", account=account, errors=errors), status
 
 
 @bp.post("/delier")
@@ -102,7 +170,7 @@ def unlink():
         service.unlink(sso.account)
     except service.LinkError as exc:
         return render_error(400, "Impossible de délier FranceConnect", str(exc),
-                            back_url=url_for("account.home"), back_label="Retour à mon compte")
+                            back_url=url_for("account.home"), back_label=TO_ACCOUNT)
     db.session.commit()
     return redirect(url_for("account.home"))
 
@@ -141,13 +209,20 @@ def callback():
     if flow["mode"] == "link":
         return _link_to_current(flow, upstream)
     linked = service.find_linked(upstream.subject)
+    if linked is not None:
+        refused = _refused(linked.account, authorize)
+        if refused is not None:
+            db.session.commit()
+            return refused
     if linked is not None and linked.account.status == "active":
         service.touch(linked, upstream.claims)
         audit.record("login.succeeded", account=linked.account, method="franceconnect")
-        return _log_in(linked.account, upstream, authorize)
+        return _log_in(linked.account, authorize, id_token=seal_id_token(upstream.id_token),
+                       acr=upstream.acr, amr=upstream.amr, auth_time=upstream.auth_time)
+    # The ID token is needed again only for FranceConnect's logout: kept sealed.
     state = {"subject": upstream.subject, "claims": service.pivot(upstream.claims),
-             "id_token": upstream.id_token, "acr": upstream.acr, "amr": upstream.amr,
-             "authorize": authorize}
+             "id_token": seal_id_token(upstream.id_token), "acr": upstream.acr,
+             "amr": upstream.amr, "auth_time": upstream.auth_time, "authorize": authorize}
     flow_id = provider().flows.create(LINK_FLOW, state)
     db.session.commit()
     # The service's request rides along in the address of each step, to be found again
@@ -155,24 +230,38 @@ def callback():
     return redirect(url_for("federation.identify", f=flow_id, flow=authorize))
 
 
-def _log_in(account, upstream, authorize):
-    return log_in(account, authorize, amr=["fc", *[a for a in upstream.amr if a != "fc"]],
-                  acr=upstream.acr, extra={"fc_id_token": upstream.id_token})
+def _log_in(account, authorize, *, id_token: str, acr: str, amr: list[str],
+            auth_time: int | None):
+    """Open a fresh session and continue; its auth_time is when the person authenticated
+    at FranceConnect (its single sign-on may have answered without asking), and it keeps
+    the ID token, sealed, for FranceConnect's logout."""
+    return log_in(account, authorize, amr=["fc", *[a for a in amr if a != "fc"]], acr=acr,
+                  extra={service.SESSION_HINT_KEY: id_token}, auth_time=auth_time)
 
 
 def _link_to_current(flow, upstream):
     sso = current_sso()
     if sso is None or sso.account_id != flow.get("account_id"):
-        db.session.rollback()
+        db.session.commit()
         return redirect(url_for("auth.login"))
+    account = sso.account
+    if not service.may_use(account):
+        audit.record("federation.link_refused", account=account, reason="role")
+        db.session.commit()
+        return _not_a_parent(url_for("account.home"), TO_ACCOUNT)
     try:
-        service.link(sso.account, upstream.subject, upstream.claims)
+        service.link_from_account_page(account, upstream.subject, upstream.claims)
     except service.LinkError as exc:
-        db.session.rollback()
-        return render_error(409, "Liaison impossible", str(exc),
-                            back_url=url_for("account.home"), back_label="Retour à mon compte")
+        # The flow is used up, and the refusal audited; nothing is linked.
+        db.session.commit()
+        return render_error(exc.status, "Liaison impossible", str(exc),
+                            back_url=url_for("account.home"), back_label=TO_ACCOUNT)
+    later = service.linked_notice_job(provider(), account,
+                                      url_for("pages.help", _external=True))
     db.session.commit()
-    return redirect(url_for("account.home"))
+    flash("Votre identité FranceConnect est liée à votre compte : vous pouvez vous "
+          "connecter avec FranceConnect.", "success")
+    return after_response(redirect(url_for("account.home")), later)
 
 
 def _load():
@@ -209,6 +298,13 @@ def identify():
                                "exemple 06 12 34 56 78."
         else:
             identity = service.match_pivot(data["claims"], phone)
+            known = db.session.get(Account, identity.account_id) \
+                if identity is not None and identity.account_id is not None else None
+            refused = _refused(known, pending_authorization(data)) if known else None
+            if refused is not None:
+                provider().flows.delete(flow_id)
+                db.session.commit()
+                return refused
             if identity is None:
                 audit.record("federation.mismatch")
                 provider().flows.delete(flow_id)
@@ -305,19 +401,28 @@ def children():
                 return _expired(data)
             identity = activation.identity_locked(taken["identity_id"])
             account = db.session.get(Account, taken["account_id"])
+            refused = _refused(account, pending_authorization(taken))
+            if refused is not None:
+                db.session.commit()
+                return refused
             activation.record_children(account, answers)
             service.activate_without_password(account, taken["phone"])
             family.link_parent_account(account, identity)
             try:
-                row = service.link(account, taken["subject"], taken["claims"])
+                # An account without a password has no other way in: having just proven
+                # it is theirs (mobile, SMS code, children), the person's new FranceConnect
+                # identity replaces the old one (FranceConnect's `sub` changed).
+                row = service.link(account, taken["subject"], taken["claims"],
+                                   replace=not account.password_hash)
             except service.LinkError as exc:
                 db.session.rollback()
-                return render_error(409, "Liaison impossible", str(exc))
+                return render_error(exc.status, "Liaison impossible", str(exc),
+                                    back_url=login_url(pending_authorization(taken)),
+                                    back_label=TO_LOGIN)
             service.touch(row, taken["claims"])
-            upstream = UpstreamLogin(subject=taken["subject"], id_token=taken["id_token"],
-                                     claims=taken["claims"], acr=taken["acr"],
-                                     amr=taken["amr"])
-            return _log_in(account, upstream, taken.get("authorize"))
+            return _log_in(account, taken.get("authorize"), id_token=taken["id_token"],
+                           acr=taken["acr"], amr=taken["amr"],
+                           auth_time=taken.get("auth_time"))
         data["birth_tries"] = data.get("birth_tries", 0) + 1
         if data["birth_tries"] >= activation.MAX_BIRTHDATE_TRIES:
             provider().flows.delete(flow_id)

@@ -29,8 +29,12 @@ class SessionService:
         self.idle_ttl = idle_ttl
         self.max_ttl = max_ttl
 
-    def create(self, account, *, amr: list[str], acr: str | None, extra: dict | None = None):
-        """Open a session for the account; return (cookie secret, public session id)."""
+    def create(self, account, *, amr: list[str], acr: str | None, extra: dict | None = None,
+               auth_time: int | None = None):
+        """Open a session for the account; return (cookie secret, public session id).
+
+        `auth_time` is when the person authenticated, if not now (an upstream provider's
+        single sign-on may answer without asking them anything)."""
         secret = new_token(32)
         sid = new_token(24)
         now = utcnow()
@@ -40,7 +44,7 @@ class SessionService:
             "secret_hash": token_hash(secret),
             "sid": sid,
             "account_id": account.id,
-            "auth_time": int(time.time()),
+            "auth_time": auth_time or int(time.time()),
             "amr": amr,
             "acr": acr,
             "extra": extra or {},
@@ -95,6 +99,9 @@ class SessionService:
     def end(self, session: SsoSession, reason: str = "logout") -> list[str]:
         """End a session; return the ids of the clients it logged into."""
         session.ended_at = utcnow()
+        # What an upstream login kept for its own logout (FranceConnect's ID token, read
+        # by idp.oauth.logout.finish before this) is not kept past the session.
+        session.extra = {}
         audit.record("session.ended", account=session.account, sid=session.sid, reason=reason)
         return [c.client_id for c in session.clients]
 

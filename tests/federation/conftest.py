@@ -78,6 +78,61 @@ def fc_app(app, fc_sim):
     return create_app(config)
 
 
+def _wait_for(url, proc, name):
+    for _ in range(100):
+        try:
+            if requests.get(url, timeout=1).ok:
+                return
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{name} did not start")
+
+
+@pytest.fixture(scope="session")
+def mal_fc():
+    """A malicious FranceConnect (tests/federation/malicious_fc.py) as a real process: it
+    signs, with its own published key, whatever its mode says."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.federation.malicious_fc", "--port", str(port),
+         "--client-id", CLIENT_ID],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    issuer = f"http://127.0.0.1:{port}/api/v2"
+    _wait_for(f"{issuer}/.well-known/openid-configuration", proc, "the malicious upstream")
+
+    class Malicious:
+        def __init__(self):
+            self.issuer, self.base = issuer, f"http://127.0.0.1:{port}"
+
+        def mode(self, **mode):
+            requests.post(f"{self.base}/_mal/mode", json=mode, timeout=5).raise_for_status()
+
+    yield Malicious()
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def mal_app(app, mal_fc):
+    """The provider, on the same database as `app`, with the malicious upstream as its
+    FranceConnect (1 s per read, no retry: an exchange ends within 3 s)."""
+    config = dict(TEST_CONFIG, database_url=app.config["SQLALCHEMY_DATABASE_URI"],
+                  var_dir=app.config["VAR_DIR"], fc_issuer=mal_fc.issuer,
+                  fc_client_id=CLIENT_ID, fc_client_secret=CLIENT_SECRET, fc_timeout=1.0,
+                  fc_retries=0)
+    return create_app(config)
+
+
+@pytest.fixture
+def mal_user(mal_app, mal_fc):
+    """A person logging in through the malicious upstream; its mode reset after."""
+    mal_fc.mode()
+    yield lambda: FranceConnectUser(mal_app, mal_fc, "anyone")
+    mal_fc.mode()
+
+
 @pytest.fixture(autouse=True)
 def _reset_faults(fc_sim):
     fc_sim.faults()
@@ -127,7 +182,8 @@ class FranceConnectUser:
     def back(self, callback_url):
         """Our callback, as the browser would follow it."""
         parts = urlsplit(callback_url)
-        return self.browser.get(f"{parts.path}?{parts.query}")
+        # Buffered: read whole, as a server does before closing (messages sent then).
+        return self.browser.get(f"{parts.path}?{parts.query}", buffered=True)
 
     def full_login(self, flow=None):
         """Start, log in upstream and come back; the response of our callback."""
