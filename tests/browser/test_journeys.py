@@ -371,13 +371,18 @@ def test_franceconnect_simulator_pages_have_no_horizontal_scroll_at_320px(browse
 
 
 def test_other_hosted_pages_pass_axe_and_fit_320px(page, axe, stack, checks):
-    """The pages around the journeys: account, logout confirmation, logged out,
+    """The pages around the journeys: account and its forms, logout confirmation, logged out,
     help, legal notice, accessibility statement, the pupils' recovery pages, error
     pages."""
     main = stack.clients["main"]
     login_through(page, axe, stack, main, *PARENT)
     pages = [
         ("compte", "/compte", "Mon compte"),
+        ("changer de mot de passe", "/compte/mot-de-passe", "Changer mon mot de passe"),
+        ("changer d'adresse électronique", "/compte/courriel", "Mon adresse électronique"),
+        ("changer de téléphone", "/compte/telephone", "Mon téléphone portable"),
+        ("lier FranceConnect", "/federation/franceconnect/lier",
+         "Lier mon identité FranceConnect"),
         # A logout request that does not prove its origin is confirmed by the person.
         ("confirmation de déconnexion", "/logout", "Voulez-vous vous déconnecter ?"),
         ("aide", "/aide", "Besoin d'aide ?"),
