@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
@@ -10,12 +9,23 @@ import sys
 from pathlib import Path
 
 import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from flask import current_app
 from flask_migrate import upgrade as alembic_upgrade
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import WSGIRequestHandler
 
 from idp import demo
 from idp.admin import cli as admin_cli
 from idp.app import create_app
+from idp.cli_checks import check_new_account
+from idp.cli_checks import checked_email
+from idp.cli_checks import checked_mobile
+from idp.cli_checks import password_or_prompt
 from idp.config import ConfigError
 from idp.directory import cli as directory_cli
 from idp.directory import identifiers
@@ -25,6 +35,8 @@ from idp.runtime import server_environ
 from idp.services import accounts
 from idp.services import clients
 from idp.services import purge
+from idp.services.keys import NEXT_KEY_MIN_AGE
+from idp.services.keys import RotationTooEarly
 
 
 class Context:
@@ -40,9 +52,16 @@ class Context:
         if self._app is None:
             try:
                 self._app = create_app()
-            except ConfigError as exc:
-                raise click.ClickException(f"configuration: {exc}") from exc
+            except (ConfigError, ValueError, ArgumentError) as exc:
+                # ValueError, ArgumentError: values the libraries refuse (a log level,
+                # a Redis or database URL they cannot parse).
+                raise click.ClickException(f"configuration: {exc}") from None
         return self._app
+
+    @property
+    def in_production(self) -> bool:
+        """Tell whether the configuration is a production one (env = production)."""
+        return self.app.config["ENV"] == "production"
 
     def out(self, data, text: str | None = None):
         """Print JSON with --json, else the human text."""
@@ -54,8 +73,52 @@ class Context:
 
 pass_ctx = click.make_pass_decorator(Context)
 
+#: SQLSTATEs (PostgreSQL) of a schema older than the code: a missing table or column.
+SCHEMA_SQLSTATES = ("42P01", "42703")
+SCHEMA_NOT_UP_TO_DATE = "the database schema is not up to date: run `idp db upgrade`"
 
-@click.group()
+
+def database_problem(exc: DBAPIError) -> str | None:
+    """One line for an operator about a database error, or None for a programming error.
+
+    A database that cannot be reached (closed port, unknown database, wrong password)
+    or whose schema is older than the code is an operator's matter, said in one line
+    with the driver's first line; anything else keeps its traceback.
+    """
+    cause = exc.orig if exc.orig is not None else exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if getattr(cause, "sqlstate", None) in SCHEMA_SQLSTATES or first.startswith(
+            ("no such table", "no such column")):
+        return SCHEMA_NOT_UP_TO_DATE
+    if exc.connection_invalidated or exc.statement is None:
+        return f"database unreachable: {first}"
+    if isinstance(exc, OperationalError):
+        return f"database error: {first}"
+    return None
+
+
+class IdpGroup(click.Group):
+    """The `idp` group: turns the errors every command may meet into one line.
+
+    A configuration refused at start or an unusable database (unreachable, missing,
+    not migrated) ends any command with a one-line message and exit status 1, not a
+    traceback.
+    """
+
+    def invoke(self, ctx):
+        """Run the command; say configuration and database problems in one line."""
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        except DBAPIError as exc:
+            message = database_problem(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=IdpGroup)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
 @click.pass_context
 def main(click_ctx, as_json):
@@ -64,16 +127,20 @@ def main(click_ctx, as_json):
 
 
 def check_runtime(app) -> None:
-    """Refuse to serve without what production needs (signing keys in the database)."""
+    """Refuse to serve without what serving needs: an active signing key for each
+    algorithm (created here outside production), that this node's secret_key opens."""
     with app.app_context():
         keys = app.extensions["idp"].keys
-        if app.config["ENV"] == "production":
-            if not keys.has_active_keys():
-                raise ConfigError(
-                    "signing keys: none active in the database; run 'idp keys rotate'"
-                )
-        else:
+        if app.config["ENV"] != "production":
             keys.ensure()
+        keys.check_usable()
+
+
+def refuse_in_production(ctx: Context, command: str, why: str) -> None:
+    """Stop a development-only command when the configuration is a production one."""
+    if ctx.in_production:
+        raise click.ClickException(f"`{command}` is refused in production (env = "
+                                   f"production): {why}")
 
 
 # -- database ---------------------------------------------------------------------------
@@ -88,10 +155,41 @@ def db_group():
 @click.option("--revision", default="head", show_default=True)
 @pass_ctx
 def db_upgrade(ctx, revision):
-    """Apply the migrations up to a revision."""
+    """Apply the migrations up to a revision (never downgrades)."""
     with ctx.app.app_context():
-        alembic_upgrade(revision=revision)
-    ctx.out({"upgraded": revision}, f"Database upgraded to {revision}.")
+        script = ScriptDirectory.from_config(
+            current_app.extensions["migrate"].migrate.get_config())
+        try:
+            target = script.get_revision(revision)
+        except CommandError as exc:
+            raise click.ClickException(f"--revision: {exc}") from None
+        if target is None:
+            raise click.ClickException(f"--revision: {revision} names no revision")
+        with db.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_heads()
+        try:
+            already = [head for head in current
+                       if target.revision in _ancestors(script, head)]
+        except CommandError as exc:
+            raise click.ClickException(
+                f"the database is at revision {', '.join(current)}, which this version "
+                f"does not know ({exc})") from None
+        if already and target.revision not in current:
+            raise click.ClickException(
+                f"the database is at revision {', '.join(current)}, already past "
+                f"{target.revision}: `idp db upgrade` never downgrades; nothing was changed")
+        if already:
+            ctx.out({"upgraded": revision, "revision": target.revision, "changed": False},
+                    f"Database already at {target.revision}: nothing to do.")
+            return
+        alembic_upgrade(revision=target.revision)
+    ctx.out({"upgraded": revision, "revision": target.revision, "changed": True},
+            f"Database upgraded to {target.revision}.")
+
+
+def _ancestors(script: ScriptDirectory, head: str) -> set[str]:
+    """A revision and every revision below it."""
+    return {r.revision for r in script.walk_revisions(base="base", head=head)}
 
 
 # -- servers ----------------------------------------------------------------------------
@@ -99,10 +197,11 @@ def db_upgrade(ctx, revision):
 
 @main.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @pass_ctx
 def run(ctx, host, port):
     """Development server (never in production)."""
+    refuse_in_production(ctx, "idp run", "it is the development server; use `idp serve`")
     app = ctx.app
     check_runtime(app)
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True,
@@ -129,7 +228,8 @@ class DevRequestHandler(WSGIRequestHandler):
 
 @main.command("serve")
 @click.option("--bind", default=None, help="Address, default from config serve_bind.")
-@click.option("--workers", type=int, default=None, help="Default from config serve_workers.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Default from config serve_workers.")
 @pass_ctx
 def serve(ctx, bind, workers):
     """Production server (gunicorn)."""
@@ -145,7 +245,7 @@ def serve(ctx, bind, workers):
         sys.executable, "-m", "gunicorn", "idp.wsgi:app",
         "--config", "python:idp.gunicorn_conf",
         "--bind", bind or app.config["SERVE_BIND"],
-        "--workers", str(workers or app.config["SERVE_WORKERS"]),
+        "--workers", str(workers if workers is not None else app.config["SERVE_WORKERS"]),
         "--access-logfile", "-", "--forwarded-allow-ips", forwarded,
     ]
     # Replaces this process with gunicorn; glibc reads its tunables at process start.
@@ -187,8 +287,12 @@ def clients_add(ctx, name, redirect_uris, post_logout, backchannel_logout_uri, s
     scope_list = [s for item in scopes for s in item.split()] or None
     jwks = None
     if jwks_file:
-        with open(jwks_file) as fh:
-            jwks = json.load(fh)
+        try:
+            with open(jwks_file, encoding="utf-8") as fh:
+                jwks = json.load(fh)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise click.ClickException(f"--jwks-file {jwks_file}: not a JSON file: {exc}") \
+                from None
     with ctx.app.app_context():
         try:
             client, secret = clients.register(
@@ -302,12 +406,26 @@ def keys_list(ctx):
 
 @keys_group.command("rotate")
 @click.option("--alg", type=click.Choice(["RS256", "ES256"]), default=None)
+@click.option("--force", is_flag=True,
+              help="Rotate even if the next key was published less than "
+                   f"{NEXT_KEY_MIN_AGE // 60} minutes ago (relying services that cached "
+                   "the JWKS before it would meet an unknown kid).")
 @pass_ctx
-def keys_rotate(ctx, alg):
-    """Promote the published next key, retire the active one, publish a new next."""
+def keys_rotate(ctx, alg, force):
+    """Promote the published next key, retire the active one, publish a new next.
+
+    On a database without keys, create the first active and next keys only."""
     with ctx.app.app_context():
-        data = ctx.app.extensions["idp"].keys.rotate(alg)
-        ctx.out(data, "\n".join(f"{r['alg']}: now signing with {r['active']}" for r in data))
+        try:
+            data = ctx.app.extensions["idp"].keys.rotate(
+                alg, min_next_age=0 if force else NEXT_KEY_MIN_AGE)
+        except RotationTooEarly as exc:
+            raise click.ClickException(f"keys rotate refused: {exc}") from None
+        ctx.out(data, "\n".join(
+            f"{r['alg']}: created the first keys: signing with {r['active']}, next "
+            f"{r['next']} published" if r["created"] else
+            f"{r['alg']}: now signing with {r['active']}, next {r['next']} published"
+            for r in data))
 
 
 # -- accounts ---------------------------------------------------------------------------
@@ -330,8 +448,11 @@ def accounts_group():
 @pass_ctx
 def accounts_create(ctx, identifier, password, role, given_name, family_name, email, phone):
     """Create an active account with an identifier and a password."""
-    if password is None:
-        password = getpass.getpass("Mot de passe : ")
+    password = password_or_prompt(password)
+    check_new_account(ctx.app.config, identifier=identifier, password=password,
+                      given_name=given_name, family_name=family_name)
+    email = checked_email(email)
+    phone = checked_mobile(phone)
     with ctx.app.app_context():
         if identifiers.was_issued(accounts.normalise_identifier(identifier)):
             # Generated identifiers are never given again, even after their account went.
@@ -353,7 +474,7 @@ def accounts_create(ctx, identifier, password, role, given_name, family_name, em
 
 
 @main.command("purge")
-@click.option("--batch-size", default=5000, show_default=True)
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(min=1))
 @pass_ctx
 def purge_cmd(ctx, batch_size):
     """Remove expired codes, tokens, sessions, flow state and counters, in batches."""
@@ -374,7 +495,9 @@ def demo_group():
 @click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
 @pass_ctx
 def demo_load(ctx, if_empty):
-    """Load demo accounts and the sample client."""
+    """Load demo accounts and the sample client (never in production)."""
+    refuse_in_production(ctx, "idp demo load",
+                         "it creates fictitious people with published passwords")
     with ctx.app.app_context():
         result = demo.load(ctx.app, if_empty=if_empty)
         ctx.out(result, demo.describe(result))

@@ -32,5 +32,9 @@ if [ -n "${IDP_TEST_DATABASE_URL:-}" ] || [ -n "${IDP_TEST_REDIS_URL:-}" ]; then
   PYTEST_EXTRA="--ignore=tests/browser --ignore=tests/live --ignore=tests/franceconnect_sim --ignore=tests/test_cli.py" \
     run "PostgreSQL/Redis" IDP_TEST_DATABASE_URL="${IDP_TEST_DATABASE_URL:-}" \
     IDP_TEST_REDIS_URL="${IDP_TEST_REDIS_URL:-}"
+  # Except the CLI's production runs, which need PostgreSQL (they skip in the first pass).
+  PYTEST_EXTRA="tests/test_cli.py -k on_postgresql" \
+    run "CLI in production, PostgreSQL" IDP_TEST_DATABASE_URL="${IDP_TEST_DATABASE_URL:-}" \
+    IDP_TEST_REDIS_URL="${IDP_TEST_REDIS_URL:-}"
 fi
 exit $status

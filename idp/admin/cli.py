@@ -8,7 +8,6 @@ passes), without importing `idp.cli`, so that `idp.cli` can import this module.
 
 from __future__ import annotations
 
-import getpass
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +17,10 @@ import click
 from idp.admin import distribution
 from idp.admin import notices
 from idp.admin import totp
+from idp.cli_checks import check_new_account
+from idp.cli_checks import check_school_uais
+from idp.cli_checks import checked_email
+from idp.cli_checks import password_or_prompt
 from idp.directory import codes
 from idp.extensions import db
 from idp.models import AdminScope
@@ -110,13 +113,6 @@ def admins():
     """School account administrators (console at /admin, TOTP second factor)."""
 
 
-def _uais(values) -> list[str]:
-    try:
-        return sorted({codes.check_uai(v) for v in values})
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def _enrolment(ctx, account, seed, extra=None) -> None:
     uri = totp.provisioning_uri(account, seed)
     data = {"identifier": account.identifier, "totp_secret": seed, "otpauth_uri": uri,
@@ -143,11 +139,12 @@ def _enrolment(ctx, account, seed, extra=None) -> None:
 @click.pass_obj
 def admins_create(ctx, identifier, uais, password, given_name, family_name, email):
     """Create an administrator account for schools; print its TOTP secret once."""
-    uai_list = _uais(uais)
-    if password is None:
-        password = getpass.getpass("Mot de passe : ")
-        if getpass.getpass("Confirmation : ") != password:
-            raise click.ClickException("the two passwords differ")
+    with ctx.app.app_context():
+        uai_list = check_school_uais(uais)
+    password = password_or_prompt(password)
+    check_new_account(ctx.app.config, identifier=identifier, password=password,
+                      given_name=given_name, family_name=family_name)
+    email = checked_email(email)
     with ctx.app.app_context():
         provider = ctx.app.extensions["idp"]
         try:

@@ -13,8 +13,13 @@ import click
 
 from idp.directory import access
 from idp.directory import claims as directory_claims
+from idp.directory import codes
 from idp.directory import importer
 from idp.directory import stats as directory_stats
+from idp.directory.models import School
+from idp.directory.records import FileRejected
+from idp.directory.records import Header
+from idp.directory.siecle import SiecleFile
 from idp.extensions import db
 from idp.services import clients
 
@@ -71,16 +76,18 @@ def import_command(ctx, fmt, uai, school_name, allow_mass_departure, files):
     """Import files, each in its own transaction; print a summary."""
     if school_name and not uai:
         raise click.UsageError("--school-name names the school given by --uai")
+    departures = _uais(allow_mass_departure)
     with ctx.app.app_context():
+        _check_mass_departures(departures, files, fmt, uai)
         if not ctx.as_json and sys.stderr.isatty():
             total = sum(os.path.getsize(f) for f in files)
             with click.progressbar(length=total, label="Import", file=sys.stderr) as bar:
                 reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
                                                 progress=bar.update,
-                                                allow_mass_departure=_uais(allow_mass_departure))
+                                                allow_mass_departure=departures)
         else:
             reports = importer.import_files(files, fmt, uai=uai, school_name=school_name,
-                                            allow_mass_departure=_uais(allow_mass_departure))
+                                            allow_mass_departure=departures)
         summed = totals(reports)
         text = "\n".join(_summary(r) for r in reports)
         text += "\nTotal: " + ", ".join(f"{summed[c]} {c}" for c in COUNTS)
@@ -153,5 +160,46 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def _uais(values) -> frozenset[str]:
-    """The UAIs an option names, written as the files write them (upper case)."""
-    return frozenset(value.strip().upper() for value in values)
+    """The UAIs --allow-mass-departure names, checked and written as the files write
+    them (upper case); a value that is not a UAI is a usage error."""
+    try:
+        return frozenset(codes.check_uai(value) for value in values)
+    except ValueError as exc:
+        raise click.UsageError(f"--allow-mass-departure: {exc}") from None
+
+
+def _check_mass_departures(departures: frozenset[str], files, fmt: str,
+                           uai: str | None) -> None:
+    """Refuse a --allow-mass-departure UAI that names no school of the directory nor
+    of the files imported: it would allow nothing (a misspelt UAI)."""
+    unknown = departures - set(db.session.execute(
+        db.select(School.uai).where(School.uai.in_(sorted(departures)))).scalars())
+    if unknown and uai:
+        unknown -= {codes.normalise_code(uai)}
+    if unknown and fmt == "siecle":
+        unknown -= _siecle_schools(files)
+    if unknown:
+        raise click.UsageError(
+            f"--allow-mass-departure {', '.join(sorted(unknown))}: no school with this UAI "
+            "in the directory nor in the files imported")
+
+
+def _siecle_schools(files) -> set[str]:
+    """The UAIs the headers of SIECLE files name (files that cannot be read are left to
+    the import, which reports them)."""
+    found = set()
+    for path in files:
+        try:
+            source = SiecleFile(path)
+            if source.kind == "nomenclature":
+                continue
+            records = source.records()
+            try:
+                header = next(records, None)
+            finally:
+                records.close()
+        except (FileRejected, OSError, ValueError):
+            continue
+        if isinstance(header, Header) and header.uai:
+            found.add(codes.normalise_code(header.uai))
+    return found

@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749 import scope_to_list
 from flask import current_app
+from flask import has_app_context
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from sqlalchemy import bindparam
 from sqlalchemy import event
 from sqlalchemy import inspect
@@ -20,6 +23,7 @@ from sqlalchemy.orm import Session
 from idp.extensions import db
 from idp.models import Client
 from idp.models.base import utcnow
+from idp.oauth import claims as claims_mapper
 from idp.services import audit
 from idp.services.secrets import same
 from idp.services.secrets import token_hash
@@ -27,6 +31,12 @@ from idp.services.secrets import token_hash
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 SIGNING_ALGS = ("RS256", "ES256")
 DEFAULT_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+#: Granted by the token endpoint rather than the claims mapper (as idp.directory.access).
+PROTOCOL_SCOPES = ("offline_access",)
+#: Key types a client's JWK set may hold (private_key_jwt signs with RS256 or ES256).
+CLIENT_KEY_TYPES = ("RSA", "EC")
+#: Members of a private JWK (RFC 7518 6.2.2, 6.3.2): a client registers public keys only.
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 #: How long a worker serves a client registration from memory. A change made in this
 #: process is seen at once; other processes (the CLI, other workers and hosts) see it
@@ -54,10 +64,54 @@ def _check_uri(uri: str, field: str, allow_http_loopback: bool = True) -> str:
         raise ClientError(f"{field}: must not contain a fragment: {uri}")
     if parts.scheme == "https" and parts.netloc:
         return uri
-    if (parts.scheme == "http" and allow_http_loopback
-            and parts.hostname in ("localhost", "127.0.0.1", "::1")):
+    loopback = parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if loopback and allow_http_loopback:
         return uri
+    if loopback:
+        raise ClientError(f"{field}: must be an https URL in production (http on loopback "
+                          f"is for development only): {uri}")
     raise ClientError(f"{field}: must be an https URL (http only on loopback): {uri}")
+
+
+def _in_production() -> bool:
+    return has_app_context() and current_app.config.get("ENV") == "production"
+
+
+def known_scopes() -> list[str]:
+    """The scopes the provider knows (those of the discovery document)."""
+    return [*claims_mapper.SCOPE_CLAIMS, *PROTOCOL_SCOPES]
+
+
+def _check_scopes(scopes: list[str]) -> None:
+    known = set(known_scopes())
+    for scope in scopes:
+        if scope not in known:
+            raise ClientError(f"scope: unknown scope {scope!r} (known: "
+                              f"{' '.join(sorted(known))})")
+
+
+def _check_jwks(jwks) -> dict:
+    """A client's public JWK set, as private_key_jwt will read it; ClientError if not."""
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise ClientError('jwks: a JWK set is required: {"keys": [...]} with at least one key')
+    for index, key in enumerate(keys):
+        if not isinstance(key, dict):
+            raise ClientError(f"jwks: key {index + 1} is not a JSON object")
+        name = f"key {key.get('kid')!r}" if key.get("kid") else f"key {index + 1}"
+        if key.get("kty") not in CLIENT_KEY_TYPES:
+            raise ClientError(f"jwks: {name}: kty must be one of "
+                              f"{', '.join(CLIENT_KEY_TYPES)}, not {key.get('kty')!r}")
+        if any(member in key for member in PRIVATE_MEMBERS):
+            raise ClientError(f"jwks: {name} is a private key: register the public keys "
+                              "only (and keep the private one secret)")
+        try:
+            KeySet.import_key_set({"keys": [key]})
+        except (JoseError, ValueError, TypeError) as exc:
+            detail = getattr(exc, "description", None) or str(exc)
+            raise ClientError(f"jwks: {name} is not a valid {key['kty']} key: {detail}") \
+                from exc
+    return jwks
 
 
 def sector_of(client: Client) -> str:
@@ -76,17 +130,20 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
     """Create a client; return it with its secret in clear (None for public clients).
 
     `introspect_any` registers a resource server that may introspect the tokens of every
-    client (RFC 7662); without it a client may introspect only its own tokens.
+    client (RFC 7662); without it a client may introspect only its own tokens. Scopes
+    must be known to the provider; http URLs on loopback are refused in production.
     """
     name = (name or "").strip()
     if not name:
         raise ClientError("name: required")
     if not redirect_uris:
         raise ClientError("redirect_uri: at least one is required")
-    redirect_uris = [_check_uri(u, "redirect_uri") for u in redirect_uris]
-    post_logout = [_check_uri(u, "post_logout_redirect_uri") for u in post_logout_redirect_uris]
+    loopback = not _in_production()
+    redirect_uris = [_check_uri(u, "redirect_uri", loopback) for u in redirect_uris]
+    post_logout = [_check_uri(u, "post_logout_redirect_uri", loopback)
+                   for u in post_logout_redirect_uris]
     if backchannel_logout_uri:
-        _check_uri(backchannel_logout_uri, "backchannel_logout_uri")
+        _check_uri(backchannel_logout_uri, "backchannel_logout_uri", loopback)
     auth_method = auth_method or ("none" if public else "client_secret_basic")
     if auth_method not in AUTH_METHODS:
         raise ClientError(f"auth_method: one of {', '.join(AUTH_METHODS)}")
@@ -96,6 +153,8 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
         raise ClientError("auth_method: 'none' is only for public clients (--public)")
     if auth_method == "private_key_jwt" and not jwks:
         raise ClientError("jwks: private_key_jwt needs the client's public keys")
+    if jwks is not None:
+        _check_jwks(jwks)
     if subject_type not in ("public", "pairwise"):
         raise ClientError("subject_type: public or pairwise")
     if id_token_alg not in SIGNING_ALGS:
@@ -104,7 +163,7 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
         raise ClientError(_PUBLIC_CANNOT_INTROSPECT)
     sector = None
     if sector_uri:
-        sector = urlsplit(_check_uri(sector_uri, "sector_uri")).hostname
+        sector = urlsplit(_check_uri(sector_uri, "sector_uri", loopback)).hostname
     elif subject_type == "pairwise":
         hosts = {urlsplit(u).hostname for u in redirect_uris}
         if len(hosts) > 1:
@@ -112,6 +171,7 @@ def register(*, name: str, redirect_uris: list[str], post_logout_redirect_uris=(
                 "sector_uri: required for pairwise subjects when redirect URIs span hosts"
             )
     scopes = list(dict.fromkeys(scopes or DEFAULT_SCOPES))
+    _check_scopes(scopes)
     if "openid" not in scopes:
         scopes.insert(0, "openid")
     # Hex: a client id never starts with "-", which command lines would take for an option.
@@ -185,10 +245,25 @@ def lookup(client_id: str | None):
     """
     if not _plausible_id(client_id):
         return None
+    return _cache().get(client_id)
+
+
+def reread(client_id: str | None):
+    """Like `lookup`, but read from the database now (replacing the cached snapshot).
+
+    For a client authentication that failed against a cached snapshot: the secret may
+    have been rotated by another process since this worker cached the registration.
+    """
+    if not _plausible_id(client_id):
+        return None
+    return _cache().get(client_id, fresh=True)
+
+
+def _cache() -> _ClientCache:
     cache = current_app.extensions.get("idp.client_cache")
     if cache is None or cache.generation != _changes.generation:
         cache = current_app.extensions["idp.client_cache"] = _ClientCache(_changes.generation)
-    return cache.get(client_id)
+    return cache
 
 
 class _ClientCache:
@@ -198,10 +273,10 @@ class _ClientCache:
         self.generation = generation
         self.entries: dict[str, tuple[float, SimpleNamespace]] = {}
 
-    def get(self, client_id: str):
+    def get(self, client_id: str, fresh: bool = False):
         now = time.monotonic()
         entry = self.entries.get(client_id)
-        if entry is not None and now - entry[0] < CACHE_SECONDS:
+        if not fresh and entry is not None and now - entry[0] < CACHE_SECONDS:
             return entry[1]
         row = get(client_id)
         if row is None:
@@ -331,10 +406,28 @@ class OAuthClient(ClientMixin):
         return redirect_uri in self.row.redirect_uris
 
     def check_client_secret(self, client_secret):
-        """Compare the hash of the given secret in constant time."""
-        if not self.row.secret_hash or not isinstance(client_secret, str):
+        """Compare the hash of the given secret in constant time.
+
+        The row may be this worker's cached snapshot, and another process may have
+        rotated the secret since (`idp clients rotate-secret`): a secret that does not
+        match is checked once more against the registration read from the database,
+        which then replaces the snapshot. A new secret thus works at once on every
+        worker; an old one keeps working until the snapshot is refreshed (at most
+        CACHE_SECONDS), or at once where the new one has been presented.
+        """
+        if not isinstance(client_secret, str):
             return False
-        return same(token_hash(client_secret), self.row.secret_hash)
+        if self._matches(self.row, client_secret):
+            return True
+        fresh = reread(self.row.client_id)
+        if fresh is None or fresh.secret_hash == self.row.secret_hash:
+            return False
+        self.row = fresh
+        return self._matches(fresh, client_secret)
+
+    @staticmethod
+    def _matches(row, client_secret: str) -> bool:
+        return bool(row.secret_hash) and same(token_hash(client_secret), row.secret_hash)
 
     def check_endpoint_auth_method(self, method, endpoint):
         """Allow only the registered method, at every authenticated endpoint."""

@@ -68,6 +68,11 @@ def test_reset_prints_a_new_provisional_password(app, cli, directory):
 
 def test_admins_create_prints_the_totp_secret_that_opens_the_console(app, cli, directory):
     directory.school()
+    # Only schools of the directory can be given to an administrator.
+    unknown, _ = cli("admins", "create", "--identifier", "adm.moulin", "--uai", COLLEGE,
+                     "--uai", LYCEE, "--password", "Admin-Console-2026")
+    assert unknown.exit_code != 0 and f"UAI {LYCEE}: no such school" in unknown.output
+    directory.school(LYCEE, "Lycée Victor Hugo")
     result, data = cli("admins", "create", "--identifier", "adm.moulin", "--uai", COLLEGE,
                        "--uai", LYCEE.lower(), "--password", "Admin-Console-2026")
     assert result.exit_code == 0, result.output

@@ -4,11 +4,13 @@ from sqlalchemy.exc import DataError
 
 from idp.directory import importer
 from idp.directory.cli import directory
+from idp.directory.codes import make_uai
 from tests.directory.builders import eleves_xml
 from tests.directory.builders import pupil
 from tests.directory.conftest import COLLEGE
 from tests.directory.conftest import ECOLE
 from tests.directory.conftest import EXAMPLES
+from tests.directory.conftest import LYCEE
 from tests.directory.conftest import onde_files
 from tests.directory.conftest import siecle_files
 
@@ -118,3 +120,45 @@ def test_a_file_the_database_refuses_is_reported_and_the_next_ones_import(
         "imported" in result.output
     assert "Nomenclature.xml (nomenclature): 7 created" in result.output
     assert "Traceback" not in result.output
+
+
+def test_mass_departure_names_schools_by_valid_uai(idp_directory):
+    collège = str(EXAMPLES / "siecle" / COLLEGE / "ElevesSansAdresses.xml")
+    for value, message in [
+        ("collège", "--allow-mass-departure: UAI 'collège': 7 digits and a letter expected"),
+        ("0830901X", "--allow-mass-departure: UAI '0830901X': wrong key letter (expected D)"),
+    ]:
+        result, _ = idp_directory("import", "--format", "siecle", "--allow-mass-departure",
+                                  value, collège, as_json=False)
+        assert result.exit_code == 2 and message in result.output
+        assert "created" not in result.output  # nothing imported
+
+
+def test_mass_departure_of_a_school_neither_imported_nor_in_the_directory_is_refused(
+        idp_directory):
+    collège = str(EXAMPLES / "siecle" / COLLEGE / "ElevesSansAdresses.xml")
+    misspelt = make_uai("0830902")  # a well-formed UAI, of no school here
+    result, _ = idp_directory("import", "--format", "siecle", "--allow-mass-departure",
+                              misspelt, collège, as_json=False)
+    assert result.exit_code == 2
+    assert (f"--allow-mass-departure {misspelt}: no school with this UAI in the directory "
+            "nor in the files imported") in result.output
+    _, stats = idp_directory("stats")
+    assert stats["schools"] == 0
+    # The school of a file being imported (not yet in the directory) is accepted...
+    result, data = idp_directory("import", "--format", "siecle", "--allow-mass-departure",
+                                 COLLEGE.lower(), collège)
+    assert result.exit_code == 0 and data["totals"]["created"] == 6
+    # ...and so is a school of the directory, whatever the files.
+    result, data = idp_directory("import", "--format", "onde", "--uai", ECOLE,
+                                 "--allow-mass-departure", COLLEGE, *map(str, onde_files()))
+    assert result.exit_code == 0, result.output
+    # ONDE files name their school with --uai.
+    result, data = idp_directory("import", "--format", "onde", "--uai", ECOLE,
+                                 "--allow-mass-departure", ECOLE, *map(str, onde_files()))
+    assert result.exit_code == 0, result.output
+    result, _ = idp_directory("import", "--format", "onde", "--uai", ECOLE,
+                              "--allow-mass-departure", LYCEE, *map(str, onde_files()),
+                              as_json=False)
+    assert result.exit_code == 2 and f"--allow-mass-departure {LYCEE}: no school" in \
+        result.output

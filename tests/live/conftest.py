@@ -47,7 +47,7 @@ VENV_BIN = Path(sys.executable).parent
 IDP = str(VENV_BIN / "idp") if (VENV_BIN / "idp").exists() else str(ROOT / ".venv/bin/idp")
 
 IDENTIFIER = "p.live"
-PASSWORD = "Live-Pass-2026"
+PASSWORD = "Colline-Verte-Pass-2026"
 SCOPE = "openid profile email offline_access"
 STARTUP_TIMEOUT = 30.0
 
