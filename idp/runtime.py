@@ -102,13 +102,4 @@ class KeysVerdict:
 
 def _check_keys(keys) -> None:
     """Raise unless the signing keys can be used (opened with this secret_key)."""
-    check = getattr(keys, "check_usable", None)
-    if check is not None:
-        check()
-        return
-    # Until KeyService.check_usable exists: open the active key of each algorithm, as
-    # signing does (SealError with another secret_key, SigningKeyUnavailable without).
-    from idp.services.keys import ALGORITHMS
-
-    for alg in ALGORITHMS:
-        keys.signing_key(alg)
+    keys.check_usable()
