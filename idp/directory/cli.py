@@ -155,10 +155,6 @@ def standalone() -> None:
     main()
 
 
-if __name__ == "__main__":  # pragma: no cover
-    standalone()
-
-
 def _uais(values) -> frozenset[str]:
     """The UAIs --allow-mass-departure names, checked and written as the files write
     them (upper case); a value that is not a UAI is a usage error."""
@@ -203,3 +199,7 @@ def _siecle_schools(files) -> set[str]:
         if isinstance(header, Header) and header.uai:
             found.add(codes.normalise_code(header.uai))
     return found
+
+
+if __name__ == "__main__":  # pragma: no cover
+    standalone()

@@ -1,5 +1,9 @@
 """`idp directory`: import with a summary, clients' allow-lists, counts."""
 
+import os
+import subprocess
+import sys
+
 from sqlalchemy.exc import DataError
 
 from idp.directory import importer
@@ -162,3 +166,17 @@ def test_mass_departure_of_a_school_neither_imported_nor_in_the_directory_is_ref
                               as_json=False)
     assert result.exit_code == 2 and f"--allow-mass-departure {LYCEE}: no school" in \
         result.output
+
+
+def test_the_module_runs_as_a_command_on_its_own(tmp_path):
+    # `python -m idp.directory.cli`, as the import benchmark runs it: the whole module is
+    # defined before the command starts.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(IDP_VAR_DIR=str(tmp_path), IDP_ENV="development")
+    command = [sys.executable, "-m", "idp.directory.cli"]
+    subprocess.run([*command, "db", "upgrade"], env=env, check=True, capture_output=True)
+    result = subprocess.run([*command, "directory", "import", "--format", "siecle",
+                             "--allow-mass-departure", COLLEGE, *map(str, siecle_files())],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Nomenclature.xml (nomenclature): 7 created" in result.stdout
