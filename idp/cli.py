@@ -31,6 +31,8 @@ from idp.directory import cli as directory_cli
 from idp.directory import identifiers
 from idp.extensions import db
 from idp.models import Client
+from idp.redaction import REDACTED
+from idp.redaction import PathRedactor
 from idp.runtime import server_environ
 from idp.services import accounts
 from idp.services import clients
@@ -204,22 +206,27 @@ def run(ctx, host, port):
     refuse_in_production(ctx, "idp run", "it is the development server; use `idp serve`")
     app = ctx.app
     check_runtime(app)
+    DevRequestHandler.redactor = PathRedactor(app.url_map)
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True,
             request_handler=DevRequestHandler)
 
 
 class DevRequestHandler(WSGIRequestHandler):
     """The development server's request log, without query strings: they carry codes,
-    states and ID tokens (id_token_hint), as gunicorn's access log format avoids too."""
+    states and ID tokens (id_token_hint), nor the secrets of paths (the links of reset
+    and confirmation messages), as gunicorn's access log (idp.gunicorn_conf)."""
+
+    redactor: PathRedactor | None = None
 
     def log_request(self, code="-", size="-"):
-        """Log the request line with its path only."""
+        """Log the request line with its path only, its secrets redacted."""
         path = getattr(self, "path", None)
         if path is None:
             # A request line that could not be parsed: log only that it was bad.
             self.log("info", '"%s" %s %s', "(unparsable request line)", code, size)
             return
-        self.path = path.split("?", 1)[0]
+        bare = path.split("?", 1)[0]
+        self.path = self.redactor(bare) if self.redactor is not None else REDACTED
         try:
             super().log_request(code, size)
         finally:

@@ -256,17 +256,23 @@ def test_accounts_create_and_demo_load(idp):
     assert skipped["loaded"] is False
 
 
-def test_development_server_logs_no_query_strings():
+def test_development_server_logs_no_query_string_nor_secret_of_a_path(app):
     from idp.cli import DevRequestHandler
+    from idp.redaction import PathRedactor
 
     handler = object.__new__(DevRequestHandler)
+    handler.redactor = PathRedactor(app.url_map)
     handler.command, handler.request_version = "GET", "HTTP/1.1"
-    handler.path = "/logout?id_token_hint=eyJhbGciOi.secret.sig&state=abc"
     lines = []
     handler.log = lambda level, fmt, *args: lines.append(fmt % args)
-    handler.log_request(200, 0)
-    assert lines == ['"GET /logout HTTP/1.1" 200 0']
-    assert handler.path.endswith("state=abc")  # the request itself is untouched
+    for path in ("/logout?id_token_hint=eyJhbGciOi.secret.sig&state=abc",
+                 "/recuperation/mot-de-passe/lien/Sx3cr3t-t0ken", "/aide"):
+        handler.path = path
+        handler.log_request(200, 0)
+        assert handler.path == path  # the request itself is untouched
+    assert lines == ['"GET /logout HTTP/1.1" 200 0',
+                     '"GET /recuperation/mot-de-passe/lien/[redacted] HTTP/1.1" 200 0',
+                     '"GET /aide HTTP/1.1" 200 0']
 
 
 # -- operator mistakes: one clear line, never a traceback -------------------------------
