@@ -31,6 +31,9 @@ max_requests_jitter = 2000
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s "%(a)s"'
 # Load the app before forking so that workers share its memory.
 preload_app = True
+# No control socket: its default path (~/.gunicorn/gunicorn.ctl) is one per user, so a
+# second `idp serve` on the host would take over the first one's; operations use signals.
+control_socket_disable = True
 
 def log_json_configured(environ=None) -> bool:
     """log_json of the configuration `idp serve` runs with: the IDP_CONFIG file and the

@@ -406,8 +406,8 @@ def served(tmp_path, request):
         "IDP_SECRET_KEY": secrets.token_urlsafe(48), "IDP_PAIRWISE_SALT": "x",
         "IDP_VAR_DIR": str(tmp_path / "var"), "IDP_ARGON2_MEMORY_KIB": "8192",
         "IDP_LOG_LEVEL": "WARNING",
-        # No control socket under ~/.gunicorn, shared by concurrent runs.
-        "GUNICORN_CMD_ARGS": "--no-control-socket",
+        # gunicorn's control socket would be under ~/.gunicorn: there is none.
+        "HOME": str(tmp_path / "home"),
     })
     env.update(getattr(request, "param", {}))
     idp = [sys.executable, "-m", "idp.cli"]
@@ -436,7 +436,7 @@ def served(tmp_path, request):
             assert time.monotonic() < deadline, errors.read_text(errors="replace")
             time.sleep(0.1)
         yield SimpleNamespace(base=base, outbox=tmp_path / "var" / "outbox",
-                              access_log=access_log, errors=errors)
+                              access_log=access_log, errors=errors, home=tmp_path / "home")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -489,6 +489,8 @@ def test_idp_serve_access_log_carries_no_link_token(served):
     assert '"POST /recuperation/mot-de-passe/eleve HTTP/1.1" 302 ' in log
     assert '"GET /admin/etablissement/0750001A HTTP/1.1" 302 ' in log
     assert "STATE-SECRET" not in log
+    # No control socket: a second `idp serve` on the host cannot take this one's over.
+    assert not (served.home / ".gunicorn").exists()
 
 
 @pytest.mark.live
