@@ -34,6 +34,13 @@ NON_KEY_VARIABLES = frozenset({
     "IDP_TEST_CHROMIUM",      # browser tests and scripts/screenshots.py
     "IDP_TEST_AXE_JS",        # axe-core for the browser accessibility tests
 })
+# What Kubernetes (and Docker links) put in every container of a namespace that has a
+# Service named "idp" or "idp-...": IDP_SERVICE_HOST, IDP_PORT_8000_TCP_ADDR, ... They
+# are nobody's typing mistakes, so they are left alone.
+_SERVICE_LINK = re.compile(
+    r"IDP_(?:[A-Z0-9_]+_)?(?:SERVICE_(?:HOST|PORT)(?:_[A-Z0-9_]+)?"
+    r"|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)"
+)
 
 # A value holding this marker was copied from conf/production.example.toml unfilled.
 PLACEHOLDER = "CHANGE-ME"
@@ -173,7 +180,8 @@ def load_config(overrides: dict | None = None, environ=None) -> dict:
             values[key] = _typed(key, value, defaults[key], f" in {path}")
     known_names = {ENV_PREFIX + key.upper() for key in defaults} | NON_KEY_VARIABLES
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in NON_KEY_VARIABLES:
+        if not name.startswith(ENV_PREFIX) or name in NON_KEY_VARIABLES or (
+                name not in known_names and _SERVICE_LINK.fullmatch(name)):
             continue
         key = name[len(ENV_PREFIX) :].lower()
         if key not in defaults:
@@ -221,9 +229,9 @@ def _database_url(url: str) -> str:
                 "outside production")
     try:
         driver = make_url(url).drivername
-    except (ArgumentError, ValueError) as exc:
+    except (ArgumentError, ValueError):
         # Never echo the URL: it may hold a password.
-        raise ConfigError(f"database_url: not a database URL; expected {expected}") from exc
+        raise ConfigError(f"database_url: not a database URL; expected {expected}") from None
     if driver in ("postgres", "postgresql"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     if driver in ("postgresql+psycopg", "sqlite"):
@@ -243,8 +251,10 @@ def _redis_url(url: str) -> None:
                           "or unix:///PATH URL")
     try:
         parse_url(url)
-    except ValueError as exc:
-        raise ConfigError(f"redis_url: invalid URL ({exc})") from exc
+    except ValueError:
+        # Never the parser's words: they quote parts of the URL, password included.
+        raise ConfigError("redis_url: not a valid URL (a password with / ? # or @ must be "
+                          "percent-encoded)") from None
 
 
 def _serve_bind(bind: str) -> None:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from idp.config import _SERVICE_LINK
 from idp.config import ConfigError
 from idp.config import load_config
 from idp.config import validate
@@ -276,8 +277,9 @@ def test_every_idp_name_of_the_repository_is_a_key_or_allowed():
             continue
         names |= set(re.findall(r"IDP_[A-Z0-9_]*[A-Z0-9]", path.read_text(errors="ignore")))
     known = {"IDP_" + key.upper() for key in load_defaults()} | NON_KEY_VARIABLES
+    links = {name for name in names if _SERVICE_LINK.fullmatch(name)}
     # IDP_TEST_ alone is prose ("when IDP_TEST_* are set").
-    assert names - known - {"IDP_TEST"} == set()
+    assert names - known - links - {"IDP_TEST"} == set()
 
 
 def test_production_refuses_change_me_placeholders_naming_the_key(tmp_path):
@@ -325,7 +327,7 @@ def test_the_production_example_with_placeholders_filled_in_passes_validation(tm
         ("log_level", "VERBOSE", "log_level: must be one of DEBUG, INFO, WARNING"),
         ("redis_url", "127.0.0.1:6379", "redis_url: must be a redis://"),
         ("redis_url", "http://127.0.0.1:6379/0", "redis_url: must be a redis://"),
-        ("redis_url", "redis://127.0.0.1:port/0", r"redis_url: invalid URL"),
+        ("redis_url", "redis://127.0.0.1:port/0", r"redis_url: not a valid URL"),
         ("redis_url", "unix://", "redis_url: must be"),
         ("database_url", "mysql://idp:s3cr3t@db/idp", "database_url: mysql is not supported; "
                                                    "only SQLite .* and PostgreSQL"),
@@ -378,3 +380,20 @@ def test_the_test_suite_configuration_loads(tmp_path):
 
     values = validate(load_config(dict(TEST_CONFIG, var_dir=str(tmp_path)), environ={}))
     assert values["env"] == "testing"
+
+
+def test_the_variables_kubernetes_adds_for_a_service_named_idp_are_left_alone():
+    values = load_config(environ={
+        "IDP_SERVICE_HOST": "10.0.0.7", "IDP_SERVICE_PORT": "8000",
+        "IDP_PORT": "tcp://10.0.0.7:8000", "IDP_PORT_8000_TCP_ADDR": "10.0.0.7",
+        "IDP_SMTP_PORT": "2525"})
+    assert values["smtp_port"] == 2525  # a key that looks like one is still a key
+    with pytest.raises(ConfigError, match="IDP_TRUSTED_PROXY: unknown"):
+        load_config(environ={"IDP_TRUSTED_PROXY": "1"})
+
+
+def test_a_bad_redis_url_never_shows_its_password():
+    with pytest.raises(ConfigError) as refused:
+        validate(load_config(environ={
+            "IDP_REDIS_URL": "redis://:Xk9pQz/Lm2+Rt==@redis.internal:6379/0"}))
+    assert "Xk9pQz" not in str(refused.value) and refused.value.__cause__ is None
