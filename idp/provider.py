@@ -42,6 +42,7 @@ class Provider:
             threshold=cfg["LOCK_THRESHOLD"],
             base_seconds=cfg["LOCK_BASE_SECONDS"],
             max_seconds=cfg["LOCK_MAX_SECONDS"],
+            key_secret=cfg["SECRET_KEY"],
         )
         self.messages = Messenger.from_config(
             cfg, lambda template, **context: app.jinja_env.get_template(template).render(
@@ -55,7 +56,7 @@ class Provider:
                 redirect_uri=f"{cfg['ISSUER']}/federation/franceconnect/retour",
                 post_logout_redirect_uri=f"{cfg['ISSUER']}/federation/franceconnect/deconnexion",
                 scopes=cfg["FC_SCOPES"], acr=cfg["FC_ACR"], timeout=cfg["FC_TIMEOUT"],
-                retries=cfg["FC_RETRIES"],
+                retries=cfg["FC_RETRIES"], seal_secret=cfg["SECRET_KEY"],
             )
             if cfg.get("FC_ISSUER")
             else None

@@ -21,7 +21,6 @@ from urllib.parse import urlencode
 
 import requests
 import urllib3
-from flask import current_app
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.errors import JoseError
@@ -96,26 +95,6 @@ class Reply:
         return json.loads(self.content)
 
 
-def seal_id_token(id_token: str) -> str:
-    """An upstream ID token as kept on our side (a session, a flow): sealed with the
-    application secret. FranceConnect's logout needs it back as `id_token_hint`."""
-    return seal(current_app.config["SECRET_KEY"], SEAL_PURPOSE, id_token, "franceconnect")
-
-
-def open_id_token(value) -> str | None:
-    """The ID token a sealed value holds; None when it cannot be opened (another secret
-    key, tampering). A clear token, kept by a session opened before sealing, is taken
-    as it is."""
-    if not isinstance(value, str) or not value:
-        return None
-    if value.count(".") == 2:
-        return value
-    try:
-        return unseal(current_app.config["SECRET_KEY"], SEAL_PURPOSE, value, "franceconnect")
-    except SealError:
-        return None
-
-
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -135,8 +114,11 @@ class FranceConnectClient:
     def __init__(self, *, issuer: str, client_id: str, client_secret: str, redirect_uri: str,
                  post_logout_redirect_uri: str, scopes: str, acr: str = "eidas1",
                  timeout: float = 5.0, retries: int = 2, session: requests.Session | None = None,
-                 deadline: float | None = None, max_body: int = MAX_BODY):
+                 deadline: float | None = None, max_body: int = MAX_BODY,
+                 seal_secret: str):
         self.issuer = issuer.rstrip("/")
+        # Seals the upstream ID tokens we keep (sessions, flows): the application secret.
+        self.seal_secret = seal_secret
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
@@ -271,6 +253,24 @@ class FranceConnectClient:
         """Fresh state and nonce (FranceConnect wants at least 32 characters each)."""
         return {"state": secrets.token_urlsafe(32), "nonce": secrets.token_urlsafe(32)}
 
+    def seal_id_token(self, id_token: str) -> str:
+        """An upstream ID token as kept on our side (a session, a flow): sealed with the
+        application secret. FranceConnect's logout needs it back as `id_token_hint`."""
+        return seal(self.seal_secret, SEAL_PURPOSE, id_token, "franceconnect")
+
+    def open_id_token(self, value) -> str | None:
+        """The ID token a sealed value holds; None when it cannot be opened (another secret
+        key, tampering). A clear token, kept by a session opened before sealing, is taken
+        as it is."""
+        if not isinstance(value, str) or not value:
+            return None
+        if value.count(".") == 2:
+            return value
+        try:
+            return unseal(self.seal_secret, SEAL_PURPOSE, value, "franceconnect")
+        except SealError:
+            return None
+
     def authorize_url(self, state: str, nonce: str, prompt: str | None = None) -> str:
         """The URL that sends the browser to FranceConnect (prompt="login" makes it ask
         the person to authenticate again, whatever its single sign-on)."""
@@ -288,7 +288,7 @@ class FranceConnectClient:
         """Where to send the browser to log out of FranceConnect (None if unsupported, or
         when the ID token kept, sealed, cannot be opened)."""
         endpoint = self.metadata().get("end_session_endpoint")
-        hint = open_id_token(id_token)
+        hint = self.open_id_token(id_token)
         if not endpoint or hint is None:
             return None
         params = {"id_token_hint": hint, "state": state,

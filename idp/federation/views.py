@@ -27,7 +27,6 @@ from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.federation import service
 from idp.federation.client import FederationError
-from idp.federation.client import seal_id_token
 from idp.models import Account
 from idp.oauth import authorize as authorize_flow
 from idp.oauth.logout import UPSTREAM_FLOW
@@ -208,6 +207,8 @@ def callback():
         return _unavailable(authorize)
     if flow["mode"] == "link":
         return _link_to_current(flow, upstream)
+    # The ID token is needed again only for FranceConnect's logout: kept sealed.
+    sealed = provider().franceconnect.seal_id_token(upstream.id_token)
     linked = service.find_linked(upstream.subject)
     if linked is not None:
         refused = _refused(linked.account, authorize)
@@ -217,11 +218,10 @@ def callback():
     if linked is not None and linked.account.status == "active":
         service.touch(linked, upstream.claims)
         audit.record("login.succeeded", account=linked.account, method="franceconnect")
-        return _log_in(linked.account, authorize, id_token=seal_id_token(upstream.id_token),
-                       acr=upstream.acr, amr=upstream.amr, auth_time=upstream.auth_time)
-    # The ID token is needed again only for FranceConnect's logout: kept sealed.
+        return _log_in(linked.account, authorize, id_token=sealed, acr=upstream.acr,
+                       amr=upstream.amr, auth_time=upstream.auth_time)
     state = {"subject": upstream.subject, "claims": service.pivot(upstream.claims),
-             "id_token": seal_id_token(upstream.id_token), "acr": upstream.acr,
+             "id_token": sealed, "acr": upstream.acr,
              "amr": upstream.amr, "auth_time": upstream.auth_time, "authorize": authorize}
     flow_id = provider().flows.create(LINK_FLOW, state)
     db.session.commit()
@@ -408,6 +408,8 @@ def children():
             activation.record_children(account, answers)
             service.activate_without_password(account, taken["phone"])
             family.link_parent_account(account, identity)
+            previous = service.link_of(account)
+            moved = previous is not None and previous.subject != taken["subject"]
             try:
                 # An account without a password has no other way in: having just proven
                 # it is theirs (mobile, SMS code, children), the person's new FranceConnect
@@ -420,9 +422,14 @@ def children():
                                     back_url=login_url(pending_authorization(taken)),
                                     back_label=TO_LOGIN)
             service.touch(row, taken["claims"])
-            return _log_in(account, taken.get("authorize"), id_token=taken["id_token"],
-                           acr=taken["acr"], amr=taken["amr"],
-                           auth_time=taken.get("auth_time"))
+            # The account's only way in changed hands: its owner is told, as for a link
+            # made from the account page.
+            later = service.linked_notice_job(provider(), account, url_for(
+                "pages.help", _external=True)) if moved else None
+            return after_response(
+                _log_in(account, taken.get("authorize"), id_token=taken["id_token"],
+                        acr=taken["acr"], amr=taken["amr"], auth_time=taken.get("auth_time")),
+                later)
         data["birth_tries"] = data.get("birth_tries", 0) + 1
         if data["birth_tries"] >= activation.MAX_BIRTHDATE_TRIES:
             provider().flows.delete(flow_id)

@@ -557,7 +557,9 @@ def verify_current_password(provider, account: Account, password: str,
     limit, window = CURRENT_PASSWORD_LIMIT
     if provider.ratelimiter.peek(key, window) >= limit:
         provider.passwords.verify(None, password)
-        audit.record(f"account.{change}_change_refused", account=account, reason="limited")
+        # Not "limited", which account.email_change_refused also says of too many requests.
+        audit.record(f"account.{change}_change_refused", account=account,
+                     reason="current_password_limited")
         return "limited"
     if account.password_hash and provider.passwords.verify(account.password_hash, password):
         return "ok"

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import bindparam
 from sqlalchemy import case
 from sqlalchemy import or_
@@ -126,7 +125,7 @@ class LoginService:
 
     def __init__(self, passwords, ratelimiter, *, threshold: int, base_seconds: int,
                  max_seconds: int, reset_seconds: int = FAILURE_RESET_SECONDS,
-                 clock=utcnow, key_secret: str | None = None):
+                 clock=utcnow, key_secret: str):
         self.passwords = passwords
         self.ratelimiter = ratelimiter
         self.threshold = threshold
@@ -145,8 +144,7 @@ class LoginService:
     def unknown_key(self, identifier: str) -> str:
         """The rate limiter key of an unknown identifier: an HMAC, never the identifier
         (people type passwords in the identifier field; the key outlives the request)."""
-        secret = self.key_secret or current_app.config["SECRET_KEY"]
-        digest = hmac.new(f"login-unknown:{secret}".encode(),
+        digest = hmac.new(f"login-unknown:{self.key_secret}".encode(),
                           normalise_identifier(identifier).encode(), hashlib.sha256)
         return f"login-unknown:{digest.hexdigest()}"
 
@@ -211,18 +209,20 @@ class LoginService:
         # count and lock. The limiter commits on its own, before anything is written in
         # the request's transaction (see RateLimiter).
         key = self.unknown_key(identifier)
+        # What was typed is not kept (it may be a password typed in the wrong field):
+        # events of the same unknown identifier share a short keyed digest instead.
+        typed = key.rsplit(":", 1)[1][:16]
         _, until = self.ratelimiter.streak(key, now, self.reset_seconds)
         self.passwords.verify(None, password)
         if until is not None and until > now:
-            audit.record("login.refused_locked", identifier=identifier[:64], reason="unknown")
+            audit.record("login.refused_locked", reason="unknown", typed=typed)
             return LoginResult("locked", retry_after=_seconds_left(until, now))
         failures = self.ratelimiter.add_to_streak(key, now, self.reset_seconds)
         seconds = self.lock_seconds(failures)
         if seconds:
             self.ratelimiter.hold_streak(key, now + timedelta(seconds=seconds), now,
                                          self.reset_seconds)
-        audit.record("login.failed", identifier=identifier[:64], reason="unknown",
-                     failures=failures)
+        audit.record("login.failed", reason="unknown", typed=typed, failures=failures)
         if seconds:
             return LoginResult("locked", retry_after=seconds)
         return LoginResult("invalid")

@@ -100,7 +100,8 @@ def submit(browser, response_or_url, data):
     fields.update(data)
     action = re.search(r'<form method="post"(?: action="([^"]*)")?', page.text)
     target = action.group(1) if action and action.group(1) else url.split("?")[0]
-    return browser.post(target, data=fields)
+    # Buffered: read whole, as a server does before closing (messages sent then).
+    return browser.post(target, data=fields, buffered=True)
 
 
 def parent_identity(app, e164):

@@ -129,11 +129,15 @@ def test_a_franceconnect_only_parent_whose_identity_changed_gets_it_relinked(
         db.session.execute(update(FederatedIdentity).values(subject="0" * 64 + "v1"))
         db.session.commit()
     again = fc_user("claire")
+    outbox.clear()
     done = identify(again, again.full_login(), family, outbox)
     assert done.status_code == 302 and done.headers["Location"].endswith("/compte"), \
         _text(done)[:500]
     assert links(fc_app) == [(account_id, subject)]
     assert len(events(fc_app, "federation.relinked")) == 1
+    # The account's only way in moved to another identity: its owner is told.
+    told = [m for m in outbox.all() if "FranceConnect vient d'être liée" in m["body"]]
+    assert [m["to"] for m in told] == [family["e164"]]
 
 
 def test_a_parent_with_a_password_keeps_their_link_and_is_told_how_to_change_it(

@@ -10,6 +10,7 @@ import pytest
 
 from idp.extensions import db
 from idp.models import Account
+from idp.models import AuditEvent
 from idp.models import RateCounter
 from idp.services.accounts import FAILURE_RESET_SECONDS
 from idp.services.accounts import LoginService
@@ -45,7 +46,8 @@ def service(app, clock):
         yield LoginService(provider.passwords, provider.ratelimiter,
                            threshold=provider.login.threshold,
                            base_seconds=provider.login.base_seconds,
-                           max_seconds=provider.login.max_seconds, clock=clock)
+                           max_seconds=provider.login.max_seconds, clock=clock,
+                           key_secret=app.config["SECRET_KEY"])
 
 
 def attempt(service, identifier, password="wrong-password"):
@@ -198,6 +200,12 @@ def test_the_unknown_identifier_key_does_not_contain_the_identifier(app, service
                          base_seconds=60, max_seconds=3600, key_secret="another")
     assert other.unknown_key("x.nobody") != service.unknown_key("x.nobody")
     assert service.unknown_key(" X.Nobody") == service.unknown_key("x.nobody")
+    # Nor does the audit trail keep what was typed: a digest ties the events together.
+    events = db.session.execute(
+        db.select(AuditEvent).where(AuditEvent.event.like("login.%"))).scalars().all()
+    assert events and all(e.identifier is None for e in events)
+    assert {e.details["typed"] for e in events} == {digest[:16]}
+    assert "mot-de-passe" not in str([e.details for e in events]).lower()
 
 
 def test_parallel_wrong_guesses_on_an_unknown_identifier_all_count(app, service):
