@@ -89,7 +89,7 @@ class KeysVerdict:
         if self._verdict is not None and now - self._at < self.ttl:
             return self._verdict
         try:
-            _check_keys(keys)
+            keys.check_usable()
             verdict = "ok"
         except SQLAlchemyError:
             raise
@@ -98,8 +98,3 @@ class KeysVerdict:
             verdict = "unusable"
         self._verdict, self._at = verdict, now
         return verdict
-
-
-def _check_keys(keys) -> None:
-    """Raise unless the signing keys can be used (opened with this secret_key)."""
-    keys.check_usable()

@@ -10,7 +10,6 @@ from idp.runtime import KeysVerdict
 from idp.runtime import migration_revisions
 from idp.runtime import schema_state
 from idp.runtime import server_environ
-from idp.services.sealing import SealError
 
 
 def test_huge_pages_are_asked_for_without_touching_the_rest():
@@ -52,9 +51,9 @@ def test_schema_state(recorded, state):
 
 
 class _Keys:
-    """Stands for a KeyService whose check_usable raises `error` (the verdict's caching
-    and classification are what these tests are about; tests/test_readiness.py checks
-    real keys opened with another secret_key)."""
+    """Stands for a KeyService whose check_usable raises `error`: here a database that
+    fails during the check, which a real KeyService on a live database cannot be made
+    to do at that moment (tests/test_readiness.py checks real keys)."""
 
     def __init__(self, error=None):
         self.error = error
@@ -64,12 +63,6 @@ class _Keys:
         self.checks += 1
         if self.error:
             raise self.error
-
-
-def test_keys_that_cannot_be_opened_are_unusable():
-    keys = _Keys()
-    assert KeysVerdict()(keys) == "ok" and keys.checks == 1
-    assert KeysVerdict()(_Keys(SealError("sealed value cannot be opened"))) == "unusable"
 
 
 def test_a_database_failure_during_the_check_is_no_verdict():

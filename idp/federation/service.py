@@ -28,6 +28,7 @@ from idp.extensions import db
 from idp.models import Account
 from idp.models import FederatedIdentity
 from idp.models.base import utcnow
+from idp.oauth.logout import UPSTREAM_ID_TOKEN
 from idp.services import audit
 from idp.services.messages import MessageError
 
@@ -37,7 +38,7 @@ PROVIDER = "franceconnect"
 PARENT_ROLE = "responsable"
 # The key of a session's `extra` that holds FranceConnect's ID token (sealed), for
 # FranceConnect's logout.
-SESSION_HINT_KEY = "fc_id_token"
+SESSION_HINT_KEY = UPSTREAM_ID_TOKEN
 NOT_A_PARENT = ("FranceConnect permet aux représentants légaux (parents) de se connecter. "
                 "Les élèves et les personnels se connectent avec leur identifiant et leur "
                 "mot de passe EduConnect.")

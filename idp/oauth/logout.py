@@ -85,6 +85,9 @@ def confirm(flow_id: str | None):
 
 
 UPSTREAM_FLOW = "upstream-logout"
+#: Where a session opened through FranceConnect keeps its (sealed) ID token, which
+#: FranceConnect's logout needs back (written by idp.federation).
+UPSTREAM_ID_TOKEN = "fc_id_token"  # noqa: S105 - a key name, not a secret
 
 
 def finish(sso, target: str | None):
@@ -93,7 +96,7 @@ def finish(sso, target: str | None):
     A session opened through FranceConnect is also ended there: the browser goes to its
     end-session endpoint first and comes back to `federation.logged_out`, then to target.
     """
-    upstream_token = (sso.extra or {}).get("fc_id_token")
+    upstream_token = (sso.extra or {}).get(UPSTREAM_ID_TOKEN)
     end_session(sso)
     destination = target or url_for("oauth.logged_out")
     franceconnect = provider().franceconnect

@@ -164,16 +164,6 @@ class KeyService:
             self.invalidate()
         return created
 
-    def rotation_waits(self, algorithms=ALGORITHMS,
-                       min_age: float = NEXT_KEY_MIN_AGE) -> list[tuple[str, str, int]]:
-        """(alg, next kid, seconds to wait) for each next key published less than
-        min_age seconds ago; empty when a rotation may promote them all now."""
-        rows = db.session.execute(
-            db.select(SigningKey).where(SigningKey.state == "next",
-                                        SigningKey.alg.in_(list(algorithms)))
-        ).scalars().all()
-        return _waits(rows, min_age)
-
     def rotate(self, alg: str | None = None, *, min_next_age: float = 0) -> list[dict]:
         """Promote next keys to active, retire the active ones, publish new next keys.
 
@@ -355,7 +345,3 @@ class KeyService:
             }
             for r in rows
         ]
-
-    def has_active_keys(self) -> bool:
-        """Tell whether every algorithm has an active key."""
-        return all(alg in self._load()["active"] for alg in ALGORITHMS)
