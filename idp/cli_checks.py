@@ -11,8 +11,7 @@ import click
 
 from idp.directory import codes
 from idp.directory.models import School
-from idp.directory.normalise import is_mobile
-from idp.directory.normalise import phone_e164
+from idp.directory.normalise import mobile_e164
 from idp.extensions import db
 from idp.recovery.service import valid_email
 from idp.services import accounts
@@ -56,8 +55,8 @@ def checked_mobile(phone: str | None) -> str | None:
     """A mobile number in E.164 form, as the account page takes it, or None."""
     if phone is None:
         return None
-    number = phone_e164(phone)
-    if number is None or (number.startswith("+33") and not is_mobile(number)):
+    number = mobile_e164(phone)
+    if number is None:
         raise click.ClickException(
             f"--phone: not a mobile phone number: {phone!r} (e.g. 06 12 34 56 78 or "
             "+33612345678)")

@@ -3,6 +3,7 @@ the request id, error pages. Views stay thin by relying on these helpers."""
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import uuid
@@ -10,6 +11,7 @@ import uuid
 from flask import abort
 from flask import current_app
 from flask import g
+from flask import make_response
 from flask import render_template
 from flask import request
 from flask import session
@@ -19,6 +21,8 @@ from flask.sessions import SecureCookieSessionInterface
 from idp.extensions import db
 from idp.services import audit
 from idp.services.secrets import same
+
+log = logging.getLogger(__name__)
 
 CSRF_EXEMPT: set[str] = set()
 
@@ -214,3 +218,29 @@ def init_app(app):
         return response
 
     app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def after_response(response, work):
+    """Run work (a message to send) once the response has left, in its own application
+    context; a failure is logged, never shown. Return the response."""
+    response = make_response(response)
+    if work is None:
+        return response
+    app = current_app._get_current_object()
+    # The audit events of the work keep the address and request id of this request.
+    origin = audit.origin.get()
+
+    def run():
+        with app.app_context():
+            token = audit.origin.set(origin)
+            try:
+                work()
+                db.session.commit()
+            except Exception:  # noqa: BLE001 - the person already has their page
+                db.session.rollback()
+                log.exception("message not sent after the response")
+            finally:
+                audit.origin.reset(token)
+
+    response.call_on_close(run)
+    return response

@@ -17,15 +17,14 @@ from flask import url_for
 from idp.activation.service import masked_phone
 from idp.activation.service import not_sent_notice
 from idp.activation.service import password_errors
-from idp.directory.normalise import is_mobile
-from idp.directory.normalise import phone_e164
+from idp.directory.normalise import mobile_e164
 from idp.extensions import db
 from idp.federation import service as federation
 from idp.oauth import logout as logout_flow
 from idp.recovery import service
-from idp.recovery.views import after_response
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
+from idp.web import after_response
 from idp.web import current_sso
 from idp.web import provider
 from idp.web import render_error
@@ -179,8 +178,8 @@ def phone(sso):
     status = 200
     if request.method == "POST":
         value = _field("mobile")
-        number = phone_e164(value)
-        if number is None or (number.startswith("+33") and not is_mobile(number)):
+        number = mobile_e164(value)
+        if number is None:
             errors["mobile"] = "Saisissez un numéro de téléphone portable valide, par " \
                                "exemple 06 12 34 56 78."
             status = 422

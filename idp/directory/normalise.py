@@ -93,6 +93,15 @@ def phone_e164(value: str | None) -> str | None:
     return "+" + digits
 
 
+def mobile_e164(raw: str | None) -> str | None:
+    """A number typed for receiving SMS, in E.164 form; None when it is not a phone
+    number, or a French number that is not a mobile (numbers abroad are taken as given)."""
+    number = phone_e164(raw)
+    if number is None or (number.startswith("+33") and not is_mobile(number)):
+        return None
+    return number
+
+
 def is_mobile(e164: str | None) -> bool:
     """Tell whether an E.164 number is a French mobile (SMS can reach it)."""
     if not e164:

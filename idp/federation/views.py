@@ -30,12 +30,12 @@ from idp.federation.client import FederationError
 from idp.models import Account
 from idp.oauth import authorize as authorize_flow
 from idp.oauth.logout import UPSTREAM_FLOW
-from idp.recovery.views import after_response
 from idp.services import audit
 from idp.services.phone_codes import RESEND_AFTER
 from idp.services.phone_codes import CodeNotSent
 from idp.services.secrets import same
 from idp.services.secrets import token_hash
+from idp.web import after_response
 from idp.web import current_sso
 from idp.web import login_url
 from idp.web import pending_authorization

@@ -7,10 +7,7 @@ whether an account, a phone number or an address exists.
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint
-from flask import current_app
 from flask import make_response
 from flask import redirect
 from flask import render_template
@@ -24,13 +21,12 @@ from idp.directory.normalise import phone_e164
 from idp.extensions import db
 from idp.recovery import service
 from idp.services import audit
+from idp.web import after_response
 from idp.web import client_ip
 from idp.web import login_url
 from idp.web import pending_authorization
 from idp.web import provider
 from idp.web import render_error
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("recovery", __name__, url_prefix="/recuperation")
 
@@ -40,32 +36,6 @@ RESEND_REFUSED = {
     "too_many": "Vous avez demandé trop de codes. Recommencez plus tard depuis la page de "
                 "connexion, ou contactez l'établissement de votre enfant.",
 }
-
-
-def after_response(response, work):
-    """Run work (a message to send) once the response has left, in its own application
-    context; a failure is logged, never shown. Return the response."""
-    response = make_response(response)
-    if work is None:
-        return response
-    app = current_app._get_current_object()
-    # The audit events of the work keep the address and request id of this request.
-    origin = audit.origin.get()
-
-    def run():
-        with app.app_context():
-            token = audit.origin.set(origin)
-            try:
-                work()
-                db.session.commit()
-            except Exception:  # noqa: BLE001 - the person already has their page
-                db.session.rollback()
-                log.exception("recovery message not sent")
-            finally:
-                audit.origin.reset(token)
-
-    response.call_on_close(run)
-    return response
 
 
 def _help_url() -> str:
