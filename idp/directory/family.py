@@ -64,6 +64,21 @@ def identities_of(account: Account) -> list[ParentIdentity]:
     ).scalars())
 
 
+def name_keys(account: Account) -> tuple[set[str], set[str]]:
+    """The account's family names and given names as `name_key`s: its own, and those of
+    the school records grouped under it (birth and usage names)."""
+    families, givens = {name_key(account.family_name)}, {name_key(account.given_name)}
+    records = db.session.execute(
+        select(Representative)
+        .join(ParentIdentity, ParentIdentity.id == Representative.identity_id)
+        .where(ParentIdentity.account_id == account.id)
+    ).scalars()
+    for record in records:
+        families |= {name_key(record.birth_name), name_key(record.usage_name)}
+        givens.add(name_key(record.given_name))
+    return families - {""}, givens - {""}
+
+
 def link_parent_account(account: Account, identity: ParentIdentity) -> None:
     """Attach a parent's account to a grouping and record that they confirmed it."""
     if account.role != "responsable":

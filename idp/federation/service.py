@@ -22,7 +22,6 @@ from sqlalchemy import select
 
 from idp.directory import family
 from idp.directory.models import ParentIdentity
-from idp.directory.models import Representative
 from idp.directory.normalise import name_key
 from idp.extensions import db
 from idp.models import Account
@@ -92,18 +91,7 @@ def names_match(account: Account, claims: dict) -> bool:
     (`family_name`) or usage (`preferred_username`), is one of the account's or of its
     school records (birth or usage name), and the first given name, or all of them, is
     the account's given name or a record's (as `match_pivot` takes them)."""
-    families = {name_key(account.family_name)}
-    givens = {name_key(account.given_name)}
-    records = db.session.execute(
-        select(Representative)
-        .join(ParentIdentity, ParentIdentity.id == Representative.identity_id)
-        .where(ParentIdentity.account_id == account.id)
-    ).scalars()
-    for record in records:
-        families |= {name_key(record.birth_name), name_key(record.usage_name)}
-        givens.add(name_key(record.given_name))
-    families.discard("")
-    givens.discard("")
+    families, givens = family.name_keys(account)
     upstream_families = {name_key(claims.get("family_name")),
                          name_key(claims.get("preferred_username"))} - {""}
     given_names = (claims.get("given_name") or "").split()

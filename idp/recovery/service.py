@@ -29,9 +29,7 @@ from sqlalchemy import update
 from idp.activation import service as activation
 from idp.admin import distribution
 from idp.directory import family
-from idp.directory.models import ParentIdentity
 from idp.directory.models import Pupil
-from idp.directory.models import Representative
 from idp.directory.normalise import name_key
 from idp.extensions import db
 from idp.models import Account
@@ -229,15 +227,7 @@ def parent_accounts(family_name: str, given_name: str, phone: str) -> list[Accou
     ).scalars().all()
     found = []
     for account in candidates:
-        families, givens = {name_key(account.family_name)}, {name_key(account.given_name)}
-        records = db.session.execute(
-            select(Representative)
-            .join(ParentIdentity, ParentIdentity.id == Representative.identity_id)
-            .where(ParentIdentity.account_id == account.id)
-        ).scalars()
-        for record in records:
-            families |= {name_key(record.birth_name), name_key(record.usage_name)}
-            givens.add(name_key(record.given_name))
+        families, givens = family.name_keys(account)
         if wanted_family in families and wanted_given in givens:
             found.append(account)
     return found

@@ -14,6 +14,7 @@ from tests.activation.conftest import submit
 from tests.conftest import RelyingParty
 from tests.conftest import csrf_from
 from tests.conftest import query_of
+from tests.federation.helpers import identify
 
 
 def _claims(token):
@@ -24,17 +25,6 @@ def _claims(token):
 def _csrf(user):
     """This browser's CSRF token (the same on every page)."""
     return csrf_from(user.browser.get("/login").text)
-
-
-def _identify(user, response, family, outbox):
-    """The first-login identification: mobile, SMS code, children."""
-    assert "/federation/franceconnect/identification" in response.headers["Location"]
-    code_step = submit(user.browser, response, {"mobile": family["mobile"]})
-    assert code_step.status_code == 302, code_step.text[:300]
-    children = submit(user.browser, code_step, {"code": outbox.last_code(family["e164"])})
-    answers = {f"birthdate-{pid}": family["birthdates"][name]
-               for name, pid in family["pupils"].items()}
-    return submit(user.browser, children, answers)
 
 
 def _links(app):
@@ -48,7 +38,7 @@ def test_first_login_links_then_later_logins_go_straight_through(fc_app, fc_user
     relying = RelyingParty(user.browser, rp.reg)
     start = relying.authorize()
     flow = start.headers["Location"].split("flow=")[1]
-    done = _identify(user, user.full_login(flow), family, outbox)
+    done = identify(user, user.full_login(flow), family, outbox)
     callback = relying.follow_to_callback(done)
     tokens = relying.token(callback["code"]).json
     claims = _claims(tokens["id_token"])
@@ -166,7 +156,7 @@ def test_logout_goes_through_franceconnect_and_back_channel(fc_app, fc_user, mak
     user = fc_user("claire")
     relying = RelyingParty(user.browser, reg)
     start = relying.authorize()
-    done = _identify(user, user.full_login(start.headers["Location"].split("flow=")[1]),
+    done = identify(user, user.full_login(start.headers["Location"].split("flow=")[1]),
                      family, outbox)
     tokens = relying.token(relying.follow_to_callback(done)["code"]).json
     logout = user.browser.get("/logout", query_string={
